@@ -1,0 +1,143 @@
+"""NetworkSpec: the framework-neutral network that both engines are built from.
+
+Numpy arrays and Brian2 quantities only. Weights are float64 arrays in SI units
+of the synapse model's ``w`` (``Projection.w_unit`` says which), delays are
+integer time steps. Nothing here knows about torch or about running Brian2.
+"""
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from brian2 import Equations, Quantity
+from brian2.units.fundamentalunits import DIMENSIONLESS, Unit, get_unit
+
+
+@dataclass(frozen=True)
+class SynapseModel:
+    """How a presynaptic spike enters a neuron: Brian2 ``model`` and ``on_pre``."""
+
+    model: str
+    on_pre: str
+
+    @property
+    def w_unit(self):
+        dim = Equations(self.model)["w"].dim
+        return Unit(1) if dim is DIMENSIONLESS else get_unit(dim)
+
+
+@dataclass(frozen=True)
+class NeuronModel:
+    """A neuron type as written in a model document (Brian2 equations with units)."""
+
+    name: str
+    equations: str
+    threshold: str | None
+    reset: str | None
+    method: str | None
+    parameters: dict  # shared constants: name -> Quantity (the Brian2 namespace)
+    initial: dict  # initial values of state variables / per-neuron parameters
+    refractory: Quantity | None
+    synapse: SynapseModel | None
+    output: str | None  # the variable a readout reports (readouts only)
+    source: str = ""
+
+
+@dataclass
+class Population:
+    """``size`` neurons of one model, with network-level overrides applied."""
+
+    name: str
+    size: int
+    model: NeuronModel
+    parameters: dict
+    initial: dict
+    refractory: Quantity | None
+    dt: Quantity
+    readout: bool = False
+    signs: np.ndarray | None = None  # +1 excitatory / -1 inhibitory per neuron (Dale's law)
+
+    def neurongroup_kwargs(self):
+        return dict(
+            model=self.model.equations,
+            threshold=self.model.threshold,
+            reset=self.model.reset,
+            refractory=False if self.refractory is None else self.refractory,
+            method=self.model.method or ("exact", "euler"),
+            namespace=dict(self.parameters),
+            dt=self.dt,
+        )
+
+    @property
+    def spiking(self):
+        return self.model.threshold is not None
+
+
+@dataclass
+class InputGroup:
+    """Spike sources whose raster is given per trial (a TimedArray in Brian2)."""
+
+    name: str
+    size: int
+    signs: np.ndarray | None = None
+
+
+@dataclass
+class Projection:
+    """Synapses from ``source`` to ``target`` as sparse arrays.
+
+    ``sign`` is each synapse's fixed sign (DEEP R keeps it while the magnitude
+    is trained); ``delay`` is in time steps (0 = same step, Brian2's semantics).
+    """
+
+    name: str
+    source: str
+    target: str
+    i: np.ndarray
+    j: np.ndarray
+    w: np.ndarray
+    delay: np.ndarray
+    sign: np.ndarray
+    synapse: SynapseModel
+    block: str = ""  # the document entry this projection came from
+
+    @property
+    def w_unit(self):
+        return self.synapse.w_unit
+
+    def dense(self, n_pre, n_post):
+        """(weights, delays, mask) as dense (n_pre, n_post) arrays."""
+        w = np.zeros((n_pre, n_post))
+        d = np.zeros((n_pre, n_post), dtype=np.int64)
+        mask = np.zeros((n_pre, n_post), dtype=bool)
+        w[self.i, self.j], d[self.i, self.j], mask[self.i, self.j] = self.w, self.delay, True
+        return w, d, mask
+
+
+@dataclass
+class NetworkSpec:
+    name: str
+    dt: Quantity
+    inputs: dict  # name -> InputGroup
+    populations: dict  # name -> Population, in document order (readouts last)
+    projections: list
+    seed: int
+    documents: dict = field(default_factory=dict)  # file name -> exact text, for checkpoints
+
+    @property
+    def readouts(self):
+        return [p for p in self.populations.values() if p.readout]
+
+    @property
+    def recurrent(self):
+        return [p for p in self.populations.values() if not p.readout]
+
+    def size_of(self, name):
+        group = self.inputs.get(name) or self.populations.get(name)
+        return group.size
+
+    def with_weights(self, weights):
+        """A copy with new weight arrays: ``{projection name: w}`` in SI units."""
+        projections = [
+            replace(p, w=np.asarray(weights[p.name], dtype=np.float64)) if p.name in weights else p
+            for p in self.projections
+        ]
+        return replace(self, projections=projections)

@@ -1,0 +1,83 @@
+"""Physical units at the edges: parse document quantities, strip them to SI floats.
+
+This is the one place where Brian2 quantities become plain SI numbers (for the
+twin and for numpy arrays in the spec) and where document strings such as
+``"20 ms"`` or ``"1.8 * volt"`` become quantities. Parsing walks a whitelisted
+syntax tree; nothing in a document is ever executed.
+"""
+import ast
+
+import brian2
+import numpy as np
+from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, Unit, get_dimensions
+
+_UNIT_NAMES = {
+    name: value
+    for name, value in vars(brian2.units).items()
+    if isinstance(value, Unit) and not name.startswith("_")
+}
+_UNIT_NAMES.update(
+    {name: value for name, value in vars(brian2.units.allunits).items() if isinstance(value, Unit)}
+)
+# Also accept the symbols Brian2 prints ("V", "A", "S", "ohm"), so printed values parse back.
+_UNIT_NAMES.update({str(u): u for u in list(_UNIT_NAMES.values()) if str(u).isidentifier()})
+
+
+def parse_quantity(text):
+    """``"20 ms"``, ``"20*ms"``, ``"1.8 V"``, ``"0.3"``, ``5`` -> a Brian2 Quantity.
+
+    Raises ValueError with the reason; callers add the document location.
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"expected a number with units, got the boolean {text}")
+    if isinstance(text, (int, float)):
+        return Quantity(float(text))
+    if not isinstance(text, str):
+        raise ValueError(f"expected a number with units such as '20 ms', got {type(text).__name__}")
+    source = text.strip()
+    # "20 ms" -> "20 * ms"; leave expressions that already have operators alone.
+    parts = source.split()
+    if len(parts) == 2 and not any(op in source for op in "*/"):
+        source = f"{parts[0]} * {parts[1]}"
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError:
+        raise ValueError(f"'{text}' is not a quantity such as '20 ms' or '1.8 * volt'") from None
+    return Quantity(_evaluate(tree.body, text))
+
+
+def _evaluate(node, text):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(
+        node.value, bool
+    ):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        if node.id in _UNIT_NAMES:
+            return _UNIT_NAMES[node.id]
+        raise ValueError(f"unknown unit '{node.id}' in '{text}' (use Brian2 unit names: ms, mV, nA, Hz, volt, ...)")
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _evaluate(node.operand, text)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div, ast.Pow)):
+        left, right = _evaluate(node.left, text), _evaluate(node.right, text)
+        if isinstance(node.op, ast.Mult):
+            return left * right
+        if isinstance(node.op, ast.Div):
+            return left / right
+        return left**right
+    raise ValueError(f"'{text}' is not a quantity such as '20 ms' or '1.8 * volt'")
+
+
+def to_si(value):
+    """Strip units: a Quantity (scalar or array) -> float or float64 array in SI."""
+    array = np.asarray(value, dtype=np.float64)
+    return float(array) if array.ndim == 0 else array
+
+
+def same_dimensions(a, b):
+    return get_dimensions(a) is get_dimensions(b)
+
+
+def describe_dimensions(value):
+    dim = get_dimensions(value)
+    return "dimensionless" if dim is DIMENSIONLESS else str(dim)
