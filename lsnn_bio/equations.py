@@ -42,7 +42,11 @@ def statements(runner, group):
     order as Brian2's numpy target.
     """
     runner.update_abstract_code(run_namespace={})
-    code = runner.abstract_code
+    return code_statements(runner.abstract_code, group)
+
+
+def code_statements(code, group):
+    """Statements for any abstract code on ``group`` (e.g. ``_out = out`` for a subexpression)."""
     _, used_known, unknown = analyse_identifiers(code, group.variables, recursive=True)
     variables = group.resolve_all(sorted(used_known | unknown), run_namespace={})
     scalar, vector = make_statements(code, variables, np.float64, optimise=True)
