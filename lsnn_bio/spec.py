@@ -13,14 +13,23 @@ from brian2.units.fundamentalunits import DIMENSIONLESS, Unit, get_unit
 
 @dataclass(frozen=True)
 class SynapseModel:
-    """How a presynaptic spike enters a neuron: Brian2 ``model`` and ``on_pre``."""
+    """How a presynaptic spike enters a neuron: Brian2 ``model`` and ``on_pre``.
+
+    The model declares one parameter, the weight (usually ``w``; another name such
+    as ``w_syn`` where the neuron already has a ``w``).
+    """
 
     model: str
     on_pre: str
 
     @property
+    def weight(self):
+        parameters = Equations(self.model).parameter_names
+        return sorted(parameters)[0] if len(parameters) == 1 else "w"
+
+    @property
     def w_unit(self):
-        dim = Equations(self.model)["w"].dim
+        dim = Equations(self.model)[self.weight].dim
         return Unit(1) if dim is DIMENSIONLESS else get_unit(dim)
 
 

@@ -9,7 +9,7 @@ import ast
 
 import brian2
 import numpy as np
-from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, Unit, get_dimensions
+from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, Unit, get_dimensions, get_unit
 
 _UNIT_NAMES = {
     name: value
@@ -79,5 +79,6 @@ def same_dimensions(a, b):
 
 
 def describe_dimensions(value):
+    """'V', 's', 'A' rather than 'm^2 kg s^-3 A^-1'."""
     dim = get_dimensions(value)
-    return "dimensionless" if dim is DIMENSIONLESS else str(dim)
+    return "dimensionless" if dim is DIMENSIONLESS else str(get_unit(dim))

@@ -239,10 +239,11 @@ def _threshold_plan(scalar, vector, variables, group, constants, functions, wher
 def _projection_plan(projection, spec, groups, dtype):
     where = f"projection '{projection.name}' (on_pre '{projection.synapse.on_pre}')"
     synapse_eqs = Equations(projection.synapse.model)
-    if set(synapse_eqs.names) != {"w"} or synapse_eqs["w"].type != PARAMETER:
+    weight = projection.synapse.weight
+    if set(synapse_eqs.names) != {weight} or synapse_eqs[weight].type != PARAMETER:
         raise UnsupportedConstruct(
             f"{where}: the synapse model '{projection.synapse.model}' must declare only the weight "
-            "parameter 'w' (synaptic state variables and plasticity are not supported by the twin)"
+            "parameter, e.g. 'w : volt' (synaptic state variables and plasticity are not supported by the twin)"
         )
     target = groups[projection.target]
     source_population = spec.populations.get(projection.source)
@@ -267,7 +268,7 @@ def _projection_plan(projection, spec, groups, dtype):
     variable = variables[statement.var]
     if not _owned_by(variable, target):
         raise UnsupportedConstruct(f"{where}: on_pre must change a postsynaptic variable, not '{statement.var}'")
-    coefficient = _linear_coefficient(statement.expr, where)
+    coefficient = _linear_coefficient(statement.expr, weight, where)
     post_names = {name: name[: -len("_post")] if name.endswith("_post") else name for name in names_in(coefficient)}
     env = dict(constants)
     for name, post_name in post_names.items():
@@ -299,11 +300,11 @@ def _projection_plan(projection, spec, groups, dtype):
     )
 
 
-def _linear_coefficient(expression, where):
+def _linear_coefficient(expression, weight, where):
     """``c`` such that ``expression == c*w``, or UnsupportedConstruct."""
     expr = str_to_sympy(expression)
-    w = sympy.Symbol("w", real=True)
-    expr = expr.subs({s: w for s in expr.free_symbols if s.name == "w"})
+    w = sympy.Symbol(weight, real=True)
+    expr = expr.subs({s: w for s in expr.free_symbols if s.name == weight})
     coefficient = sympy.diff(expr, w)
     if w in coefficient.free_symbols or sympy.simplify(expr - coefficient * w) != 0:
         raise UnsupportedConstruct(

@@ -1,0 +1,354 @@
+"""NetworkSpec -> Brian2 objects; run trials on any engine and return plain numpy.
+
+The structure (connectivity, weights, delays, initial values) comes only from
+the spec's arrays, never from Brian2's random number generator, so the numpy
+engine, the C++ binary, the GPU and the PyTorch twin all simulate the same
+network. Inputs are spike rasters played through a ``TimedArray`` (not a
+``SpikeGeneratorGroup``) because a standalone binary can swap TimedArray values
+per run without recompiling.
+"""
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import brian2
+import numpy as np
+from brian2.equations.equations import DIFFERENTIAL_EQUATION, PARAMETER
+
+from .. import equations as brian_equations
+from ..errors import LsnnBioError
+from . import devices
+
+
+class TrialInputError(LsnnBioError, ValueError):
+    """Inputs, weights, parameters or recording requests that do not fit the network."""
+
+
+@dataclass
+class BrianResult:
+    """One trial: spikes and recorded states per population, as plain numpy arrays.
+
+    ``spikes[pop]`` is bool (steps, N); ``states[pop][var]`` is float64 (steps, N) in
+    SI units, recorded at the end of each step (after resets), which is what the
+    twin reports too.
+    """
+
+    spikes: dict
+    states: dict
+    dt: float  # seconds
+    engine: str
+    wall_seconds: float = 0.0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def steps(self):
+        arrays = list(self.spikes.values()) + [a for s in self.states.values() for a in s.values()]
+        return arrays[0].shape[0] if arrays else 0
+
+    def rate(self, population):
+        """Mean firing rate of a population in Hz."""
+        raster = self.spikes[population]
+        return float(raster.mean() / self.dt) if raster.size else 0.0
+
+
+class BrianNetwork:
+    """A spec built once on one engine, run for any number of trials.
+
+    ``device``: 'numpy', 'cpp_standalone' or 'cuda_standalone'. ``steps``: trial
+    length in time steps of ``spec.dt`` (fixed, since standalone binaries bake
+    the duration in). ``record``: ``{population: [variables]}`` to record besides
+    spikes and the readouts' output variable. ``directory``: the standalone project
+    folder (a fresh temporary one if not given). ``generate_only``: standalone
+    engines write code but do not compile (``run`` is then unavailable).
+    """
+
+    def __init__(self, spec, device="numpy", steps=None, record=None, directory=None, generate_only=False):
+        self.spec = spec
+        self.engine = devices.check_engine(device)
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
+            raise TrialInputError(f"steps must be a positive whole number of time steps, got {steps!r}")
+        self.steps = int(steps)
+        self.dt = float(spec.dt)
+        self.record = self._check_record(record or {})
+        self.standalone = self.engine in devices.STANDALONE
+        self.generate_only = bool(generate_only)
+        if self.generate_only and not self.standalone:
+            raise devices.EngineError("generate_only only applies to 'cpp_standalone' and 'cuda_standalone'")
+        self.directory = None
+        if self.standalone:
+            self.directory = Path(directory or tempfile.mkdtemp(prefix=f"lsnn_bio_{self.engine}_")).absolute()
+            self.directory.mkdir(parents=True, exist_ok=True)
+        self.builds = 0  # compilations (standalone) or network constructions (numpy)
+        self.runs = 0
+        self.build_seconds = 0.0
+        self._device = devices.new_device(self.engine)
+        self._build()
+
+    # ------------------------------------------------------------------ building
+
+    def _check_record(self, record):
+        if not isinstance(record, dict):
+            raise TrialInputError(f"record must be a mapping {{population: [variables]}}, got {type(record).__name__}")
+        checked = {}
+        for name, variables in record.items():
+            population = self._population(name)
+            if isinstance(variables, str):
+                variables = [variables]
+            allowed = variable_names(population)
+            for var in variables:
+                if var not in allowed:
+                    raise TrialInputError(
+                        f"population '{name}' has no variable '{var}' to record (accepted: {', '.join(allowed)})"
+                    )
+            checked[name] = list(dict.fromkeys(variables))
+        for population in self.spec.populations.values():
+            if population.model.output:
+                checked.setdefault(population.name, [])
+                if population.model.output not in checked[population.name]:
+                    checked[population.name].append(population.model.output)
+        return checked
+
+    def _population(self, name):
+        if name not in self.spec.populations:
+            raise TrialInputError(
+                f"unknown population '{name}' (accepted: {', '.join(self.spec.populations)})"
+            )
+        return self.spec.populations[name]
+
+    def _build(self):
+        start = time.perf_counter()
+        extra_prefs = {}
+        if self.engine == "cuda_standalone":
+            extra_prefs = devices.cuda_preferences(self.directory, compile=not self.generate_only)
+        try:
+            with devices.preferences(extra_prefs), devices.active(self._device, self.engine, self.directory):
+                self._create_objects()
+                self.network = brian2.Network(self._objects)
+                if self.standalone:
+                    self.network.run(self.steps * self.spec.dt, namespace={})
+                    self._device.build(directory=str(self.directory), compile=not self.generate_only, run=False)
+                else:
+                    self.network.store("initial")
+        finally:
+            if self.engine == "cuda_standalone":
+                devices.reset_cuda_selection()
+        self.builds += 1
+        self.build_seconds += time.perf_counter() - start
+
+    def _create_objects(self):
+        spec, dt = self.spec, self.spec.dt
+        self._objects, self.groups, self.rasters, self.synapses = [], {}, {}, {}
+        self.spike_monitors, self.state_monitors = {}, {}
+        for name, inp in spec.inputs.items():
+            raster = brian2.TimedArray(np.zeros((self.steps, inp.size)), dt=dt, name=f"{name}_raster")
+            group = brian2.NeuronGroup(
+                inp.size, "", threshold=f"{raster.name}(t, i) > 0.5", namespace={raster.name: raster}, dt=dt, name=name
+            )
+            self.rasters[name], self.groups[name] = raster, group
+        for name, population in spec.populations.items():
+            group = brian_equations.neuron_group(population, name=name)
+            for var, value in population.initial.items():
+                setattr(group, var, value)
+            self.groups[name] = group
+        for proj in spec.projections:
+            if len(proj.i) == 0:
+                continue  # nothing to simulate; Brian2 standalone rejects empty arrays
+            synapses = brian2.Synapses(
+                self.groups[proj.source],
+                self.groups[proj.target],
+                proj.synapse.model,
+                on_pre=proj.synapse.on_pre,
+                namespace=dict(spec.populations[proj.target].parameters),
+                dt=dt,
+                name=proj.name,
+            )
+            synapses.connect(i=np.asarray(proj.i), j=np.asarray(proj.j))
+            synapses.w = proj.w * proj.w_unit
+            synapses.delay = np.asarray(proj.delay) * dt
+            self.synapses[proj.name] = synapses
+        for name, population in spec.populations.items():
+            group = self.groups[name]
+            if population.spiking:
+                self.spike_monitors[name] = brian2.SpikeMonitor(group, record=True, name=f"{name}_spikemonitor")
+            if self.record.get(name):
+                self.state_monitors[name] = brian2.StateMonitor(
+                    group, self.record[name], record=True, when="end", name=f"{name}_statemonitor"
+                )
+        self._objects = (
+            list(self.groups.values())
+            + list(self.synapses.values())
+            + list(self.spike_monitors.values())
+            + list(self.state_monitors.values())
+        )
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, inputs, weights=None, parameters=None):
+        """Simulate one trial and return its spikes and recorded states.
+
+        ``inputs``: ``{input name: (steps, n) array of 0/1}``. ``weights``:
+        ``{projection name: SI float array}`` replacing the spec's weights for this
+        trial (same synapses). ``parameters``: ``{population: {variable: SI value or
+        per-neuron array}}`` for per-neuron variables (e.g. a readout ``bias``) and
+        initial values. Standalone binaries are not recompiled for any of these.
+        """
+        if self.generate_only:
+            raise devices.EngineError(
+                f"this {self.engine} network was only generated (generate_only=True) in {self.directory}; "
+                "build it with generate_only=False to run trials"
+            )
+        rasters = self._check_inputs(inputs)
+        weights = self._check_weights(weights or {})
+        parameters = self._check_parameters(parameters or {})
+        start = time.perf_counter()
+        if self.standalone:
+            self._run_standalone(rasters, weights, parameters)
+        else:
+            self._run_numpy(rasters, weights, parameters)
+        self.runs += 1
+        result = self._collect()
+        result.wall_seconds = time.perf_counter() - start
+        return result
+
+    def _run_numpy(self, rasters, weights, parameters):
+        with devices.active(self._device, self.engine):
+            self.network.restore("initial")
+            for name, raster in rasters.items():
+                # The numpy implementation of a TimedArray reads this very array.
+                self.rasters[name].values[...] = raster
+            for name, w in weights.items():
+                self.synapses[name].variables["w"].set_value(w)
+            for (population, var), value in parameters.items():
+                self.groups[population].variables[var].set_value(value)
+            self.network.run(self.steps * self.spec.dt, namespace={})
+
+    def _run_standalone(self, rasters, weights, parameters):
+        run_args = {self.rasters[name]: raster for name, raster in rasters.items()}
+        for name, w in weights.items():
+            view = self.synapses[name].state("w", use_units=True)
+            run_args[view] = brian2.Quantity(w, dim=view.dim)
+        for (population, var), value in parameters.items():
+            view = self.groups[population].state(var, use_units=True)
+            run_args[view] = brian2.Quantity(value, dim=view.dim)
+        try:
+            self._device.run(directory=str(self.directory), with_output=False, run_args=run_args)
+        finally:
+            # run_args arrays are written per trial into static_arrays/; drop them.
+            self._device.delete(code=False, data=False, run_args=True, directory=False)
+
+    def _collect(self):
+        spikes, states = {}, {}
+        for name, monitor in self.spike_monitors.items():
+            i = np.asarray(monitor.variables["i"].get_value(), dtype=np.int64)
+            t = np.asarray(monitor.variables["t"].get_value(), dtype=np.float64)
+            raster = np.zeros((self.steps, self.groups[name].N), dtype=bool)
+            raster[np.rint(t / self.dt).astype(np.int64), i] = True
+            spikes[name] = raster
+        for name, monitor in self.state_monitors.items():
+            states[name] = {}
+            for var in self.record[name]:
+                values = np.array(monitor.variables[var].get_value(), dtype=np.float64).reshape(-1, self.groups[name].N)
+                if values.shape[0] != self.steps:
+                    raise LsnnBioError(
+                        f"Brian2 recorded {values.shape[0]} steps of {name}.{var}, expected {self.steps}"
+                    )
+                states[name][var] = values
+        return BrianResult(spikes=spikes, states=states, dt=self.dt, engine=self.engine)
+
+    # ------------------------------------------------------------------ checks
+
+    def _check_inputs(self, inputs):
+        expected = {name: (self.steps, inp.size) for name, inp in self.spec.inputs.items()}
+        accepted = ", ".join(f"'{n}': array of shape {s} with values 0/1" for n, s in expected.items())
+        if not isinstance(inputs, dict):
+            raise TrialInputError(f"inputs must be a mapping {{input name: raster}}, got {type(inputs).__name__} (accepted: {accepted})")
+        missing, unknown = set(expected) - set(inputs), set(inputs) - set(expected)
+        if missing or unknown:
+            problem = "; ".join(
+                part for part in (
+                    f"missing input(s) {sorted(missing)}" if missing else "",
+                    f"unknown input(s) {sorted(unknown)}" if unknown else "",
+                ) if part
+            )
+            raise TrialInputError(f"{problem} (accepted: {accepted})")
+        rasters = {}
+        for name, shape in expected.items():
+            raster = np.asarray(inputs[name])
+            if raster.shape != shape:
+                raise TrialInputError(
+                    f"input '{name}' has shape {raster.shape}, expected {shape} (steps, neurons) "
+                    f"for {self.steps} steps of {self.spec.inputs[name].size} channels"
+                )
+            raster = raster.astype(np.float64)
+            if not np.all((raster == 0) | (raster == 1)):
+                raise TrialInputError(f"input '{name}' must contain only 0 and 1 (spike or not per step)")
+            rasters[name] = np.ascontiguousarray(raster)
+        return rasters
+
+    def _check_weights(self, weights):
+        by_name = {p.name: p for p in self.spec.projections}
+        checked = {}
+        for name, w in weights.items():
+            if name not in by_name:
+                raise TrialInputError(f"unknown projection '{name}' (accepted: {', '.join(by_name)})")
+            w = np.asarray(w, dtype=np.float64)
+            count = len(by_name[name].i)
+            if w.shape != (count,):
+                raise TrialInputError(
+                    f"weights for '{name}' have shape {w.shape}, expected ({count},): one SI value per synapse "
+                    "of the spec's connectivity (new connectivity needs a new network)"
+                )
+            if not np.all(np.isfinite(w)):
+                raise TrialInputError(f"weights for '{name}' contain NaN or infinite values")
+            if count:
+                checked[name] = w
+        return checked
+
+    def _check_parameters(self, parameters):
+        checked = {}
+        for name, values in parameters.items():
+            population = self._population(name)
+            group = self.groups[name]
+            allowed = per_neuron_variables(population)
+            for var, value in values.items():
+                if var not in allowed:
+                    why = (
+                        f"'{var}' is a shared constant of {name}, compiled into the code; change it in the spec"
+                        if var in population.parameters
+                        else f"population '{name}' has no per-neuron variable '{var}'"
+                    )
+                    raise TrialInputError(f"{why} (accepted: {', '.join(allowed) or 'none'})")
+                value = np.asarray(value, dtype=np.float64)
+                if value.ndim == 0:
+                    value = np.full(group.N, float(value))
+                if value.shape != (group.N,):
+                    raise TrialInputError(
+                        f"'{name}.{var}' has shape {value.shape}, expected a scalar or ({group.N},) in SI units"
+                    )
+                checked[(name, var)] = value
+        return checked
+
+
+def variable_names(population):
+    """Every variable of a population's equations (state, subexpression, parameter)."""
+    return sorted(brian2.Equations(population.model.equations).names)
+
+
+def per_neuron_variables(population):
+    """State variables and per-neuron parameters: what a trial may set per neuron."""
+    equations = brian2.Equations(population.model.equations)
+    return [
+        eq.varname
+        for eq in equations.ordered
+        if eq.type in (DIFFERENTIAL_EQUATION, PARAMETER) and "shared" not in eq.flags
+    ]
+
+
+def generate_cuda_code(spec, steps, directory, record=None):
+    """Write the brian2cuda project for ``spec`` without compiling (works without a GPU).
+
+    Returns the project directory; its ``code_objects/`` hold the generated ``.cu`` files.
+    """
+    network = BrianNetwork(spec, device="cuda_standalone", steps=steps, record=record, directory=directory, generate_only=True)
+    return network.directory

@@ -1,0 +1,133 @@
+"""Documents load into a NetworkSpec; bad documents give located, actionable errors."""
+import numpy as np
+import pytest
+import torch
+
+from lsnn_bio import DocumentError, UnsupportedConstruct, load_network, load_neuron
+from lsnn_bio.twin import Twin
+
+LIF = """neuron: LIF
+equations: |
+  dv/dt = -v / tau_m : volt
+threshold: v > v_th
+reset: v -= v_th
+parameters: {tau_m: 20 ms, v_th: 10 mV}
+synapse: {model: "w : volt", on_pre: "v_post += w"}
+"""
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def network(tmp_path, projections="", extra=""):
+    write(tmp_path, "lif.yaml", LIF)
+    return write(
+        tmp_path,
+        "net.yaml",
+        f"""network: test
+dt: 1 ms
+inputs:
+  x: {{size: 3}}
+populations:
+  P: {{neuron: lif.yaml, size: 4}}
+{extra}projections:
+  input: {{source: x, target: P{projections}}}
+""",
+    )
+
+
+def test_paper_networks_load_with_expected_structure(models):
+    spec = load_network(models / "lsnn_smnist.yaml", seed=0)
+    assert [p.size for p in spec.populations.values()] == [120, 100, 10]
+    assert spec.inputs["pixels"].size == 80
+    recurrent = [p for p in spec.projections if p.block == "recurrent"]
+    delays = np.concatenate([p.delay for p in recurrent])
+    assert delays.min() == 1 and delays.max() == 10
+    density = sum(len(p.i) for p in recurrent) / 220**2
+    assert 0.10 < density < 0.12  # 12 % drawn with replacement, autapses removed
+    for p in spec.projections:  # Dale's law: the sign is the presynaptic neuron's
+        signs = (spec.inputs.get(p.source) or spec.populations[p.source]).signs
+        assert np.array_equal(np.sign(p.w[p.w != 0]), signs[p.i][p.w != 0])
+    assert (spec.populations["LIF"].signs == -1).sum() == 54 and (spec.populations["ALIF"].signs == 1).all()
+    store_recall = load_network(models / "lsnn_store_recall.yaml", seed=0)
+    assert store_recall.populations["ALIF"].parameters["tau_a"] == 1.2 * __import__("brian2").second
+
+
+def test_same_seed_same_network_other_seed_other_network(models):
+    a, b, c = (load_network(models / "lsnn_store_recall.yaml", seed=s) for s in (5, 5, 6))
+    assert all(np.array_equal(p.w, q.w) and np.array_equal(p.delay, q.delay) for p, q in zip(a.projections, b.projections))
+    assert not np.array_equal(a.projections[0].w, c.projections[0].w)
+
+
+def test_unknown_key_names_file_line_and_accepted_keys(tmp_path):
+    path = write(tmp_path, "lif.yaml", LIF + "treshold: v > 1*mV\n")
+    with pytest.raises(DocumentError) as error:
+        load_neuron(path)
+    message = str(error.value)
+    assert "lif.yaml:8" in message and "unknown key 'treshold'" in message and "threshold" in message
+
+
+def test_malformed_equations(tmp_path):
+    path = write(tmp_path, "lif.yaml", LIF.replace("dv/dt = -v / tau_m : volt", "dv/dt = -v / tau_m volt"))
+    with pytest.raises(DocumentError, match=r"key 'equations'.*Brian2 rejects it"):
+        load_neuron(path)
+
+
+def test_unit_mismatch_in_equations_and_reset(tmp_path):
+    path = write(tmp_path, "lif.yaml", LIF.replace("tau_m: 20 ms", "tau_m: 20 mV"))
+    with pytest.raises(DocumentError, match=r"key 'equations'.*unit mismatch"):
+        load_neuron(path)
+    path = write(tmp_path, "lif.yaml", LIF.replace("reset: v -= v_th", "reset: v -= 1"))
+    with pytest.raises(DocumentError, match=r"key 'reset'.*unit mismatch"):
+        load_neuron(path)
+
+
+def test_bad_quantity_and_override_units(tmp_path):
+    path = write(tmp_path, "lif.yaml", LIF.replace("20 ms", "20 parsecs"))
+    with pytest.raises(DocumentError, match=r"parameters.tau_m.*unknown unit 'parsecs'"):
+        load_neuron(path)
+    path = network(tmp_path, extra="readouts: {}\n")
+    path.write_text(path.read_text().replace("size: 4}", "size: 4, parameters: {tau_m: 3 mV}}"))
+    with pytest.raises(DocumentError, match=r"populations.P.parameters.tau_m.*'3 mV' has units V, expected s"):
+        load_network(path)
+
+
+def test_reference_to_missing_population(tmp_path):
+    path = network(tmp_path)
+    path.write_text(path.read_text().replace("target: P", "target: Q"))
+    with pytest.raises(DocumentError, match=r"projections.input.target.*'Q' is not defined.*accepted: P"):
+        load_network(path)
+
+
+def test_missing_neuron_document(tmp_path):
+    path = network(tmp_path)
+    path.write_text(path.read_text().replace("lif.yaml", "lfi.yaml"))
+    with pytest.raises(DocumentError, match=r"populations.P.neuron.*lfi.yaml' not found"):
+        load_network(path)
+
+
+def test_nonlinear_on_pre_is_rejected_by_the_twin(tmp_path):
+    path = network(tmp_path, projections=', synapse: {model: "w : volt", on_pre: "v_post += w*w/mV"}')
+    spec = load_network(path)
+    with pytest.raises(UnsupportedConstruct, match=r"projection 'input'.*not linear in the weight"):
+        Twin(spec)
+
+
+def test_plastic_synapse_and_pre_dependent_factor_are_rejected(tmp_path):
+    path = network(tmp_path, projections=', synapse: {model: "w : volt\\ndx/dt = -x/(5*ms) : 1 (clock-driven)", on_pre: "v_post += w"}')
+    with pytest.raises(UnsupportedConstruct, match="must declare only the weight"):
+        Twin(load_network(path))
+
+
+def test_unsupported_threshold_is_named(tmp_path):
+    text = LIF.replace("threshold: v > v_th", "threshold: v > v_th or v < -v_th")
+    write(tmp_path, "lif.yaml", text)
+    path = network(tmp_path)
+    path.write_text(path.read_text())
+    (tmp_path / "lif.yaml").write_text(text)
+    spec = load_network(path)
+    with pytest.raises(UnsupportedConstruct, match=r"population 'P'.*single comparison"):
+        Twin(spec)
