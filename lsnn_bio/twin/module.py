@@ -70,6 +70,7 @@ class Twin(nn.Module):
         self.routes = {}
         for plan in projections:
             self.routes.setdefault((plan.target, plan.target_var), []).append(plan.name)
+        self._compiled_step = None
         self.to(device)
 
     # ------------------------------------------------------------------ weights
@@ -119,53 +120,65 @@ class Twin(nn.Module):
         routes = {key: self.route_matrix(names) for key, names in self.routes.items()}
         buffers = {key: torch.zeros(batch, slots, self.spec.size_of(key[0]), dtype=self.dtype, device=device)
                    for key, (_, slots) in routes.items()}
-        parameters = {name: self.parameter_values(name) for name in self.plans}
-        zeros = {name: torch.zeros(batch, plan.size, dtype=self.dtype, device=device) for name, plan in self.plans.items()}
-        index = {name: torch.arange(plan.size, device=device, dtype=self.dtype) for name, plan in self.plans.items()}
-        spikes = {name: [] for name, plan in self.plans.items() if plan.spiking}
-        outputs = {name: [] for name, plan in self.plans.items() if plan.readout}
-        recorded = {key: [] for key in record}
-
+        fixed = {
+            "routes": {key: matrix for key, (matrix, _) in routes.items()},
+            "parameters": {name: self.parameter_values(name) for name in self.plans},
+            "zeros": {name: torch.zeros(batch, plan.size, dtype=self.dtype, device=device) for name, plan in self.plans.items()},
+            "index": {name: torch.arange(plan.size, device=device, dtype=self.dtype) for name, plan in self.plans.items()},
+        }
+        step_function = self._compiled_step or self.step
+        trace = []
         for t in range(steps):
-            envs = {}
-            for name, plan in self.plans.items():  # groups: state updates
-                env = {**plan.constants, **parameters[name], **state[name], "t": t * self.dt,
-                       "_zeros": zeros[name], "i": index[name], "N": float(plan.size)}
-                if plan.refractory_steps is not None:
-                    env["not_refractory"] = (t - state[name]["_last_spike"]) >= plan.refractory_steps
-                step.run_block(plan.update, env, partial(_conditional_write, env=env))
-                envs[name] = env
-            fired = {}
-            for name, plan in self.plans.items():  # thresholds
-                if plan.spiking:
-                    z, crossed = step.threshold(plan.threshold, envs[name], self.derivative, self.gamma, self.width)
-                    fired[name] = (z, crossed)
-                    if plan.refractory_steps is not None:
-                        envs[name]["_last_spike"] = torch.where(crossed, t, envs[name]["_last_spike"])
-            spike_of = {**{n: inputs[n][t] for n in inputs}, **{n: z for n, (z, _) in fired.items()}}
-            for key, names in self.routes.items():  # synapses
-                presynaptic = torch.cat([spike_of[self.projections[n].source] for n in names], dim=1)
-                arriving, buffers[key] = step.deliver(buffers[key], presynaptic, routes[key][0])
-                target, var = key
-                envs[target][var] = envs[target][var] + arriving
-            for name, plan in self.plans.items():  # resets
-                if plan.reset is not None and name in fired:
-                    step.reset(plan.reset, envs[name], *fired[name], self.detach_reset)
-            for name, plan in self.plans.items():
-                state[name] = {var: envs[name][var] for var in plan.state_vars}
-                state[name]["_last_spike"] = envs[name].get("_last_spike", state[name].get("_last_spike"))
-                if name in spikes:
-                    spikes[name].append(fired[name][0])
-                if name in outputs:
-                    outputs[name].append(self._value(plan, plan.output, envs[name]))
-            for population, var in record:
-                recorded[(population, var)].append(self._value(self.plans[population], var, envs[population]))
-
+            tensor_t = torch.tensor(t, device=device)
+            state, buffers, observed = step_function(tensor_t, state, buffers, {n: x[t] for n, x in inputs.items()}, fixed, tuple(record))
+            trace.append(observed)
         return TwinResult(
-            spikes={n: torch.stack(v) for n, v in spikes.items()},
-            outputs={n: torch.stack(v) for n, v in outputs.items()},
-            states={k: torch.stack(v) for k, v in recorded.items()},
+            spikes={n: torch.stack([o["spikes"][n] for o in trace]) for n in trace[0]["spikes"]} if trace else {},
+            outputs={n: torch.stack([o["outputs"][n] for o in trace]) for n in trace[0]["outputs"]} if trace else {},
+            states={k: torch.stack([o["states"][k] for o in trace]) for k in record} if trace else {},
         )
+
+    def step(self, t, state, buffers, inputs, fixed, record=()):
+        """One time step in Brian2's schedule; returns (state, buffers, observations)."""
+        envs = {}
+        for name, plan in self.plans.items():  # groups: state updates
+            env = {**plan.constants, **fixed["parameters"][name], **state[name], "t": t * self.dt,
+                   "_zeros": fixed["zeros"][name], "i": fixed["index"][name], "N": float(plan.size)}
+            if plan.refractory_steps is not None:
+                env["not_refractory"] = (t - state[name]["_last_spike"]) >= plan.refractory_steps
+            step.run_block(plan.update, env, partial(_conditional_write, env=env))
+            envs[name] = env
+        fired = {}
+        for name, plan in self.plans.items():  # thresholds
+            if plan.spiking:
+                z, crossed = step.threshold(plan.threshold, envs[name], self.derivative, self.gamma, self.width)
+                fired[name] = (z, crossed)
+                envs[name]["_last_spike"] = torch.where(crossed, t, envs[name]["_last_spike"])
+        spike_of = {**inputs, **{n: z for n, (z, _) in fired.items()}}
+        buffers = dict(buffers)
+        for key, names in self.routes.items():  # synapses
+            presynaptic = torch.cat([spike_of[self.projections[n].source] for n in names], dim=1)
+            arriving, buffers[key] = step.deliver(buffers[key], presynaptic, fixed["routes"][key])
+            target, var = key
+            envs[target][var] = envs[target][var] + arriving
+        for name, plan in self.plans.items():  # resets
+            if plan.reset is not None and name in fired:
+                step.reset(plan.reset, envs[name], *fired[name], self.detach_reset)
+        new_state = {
+            name: {**{var: envs[name][var] for var in plan.state_vars}, "_last_spike": envs[name]["_last_spike"]}
+            for name, plan in self.plans.items()
+        }
+        observed = {
+            "spikes": {name: z for name, (z, _) in fired.items()},
+            "outputs": {name: self._value(plan, plan.output, envs[name]) for name, plan in self.plans.items() if plan.readout},
+            "states": {(p, v): self._value(self.plans[p], v, envs[p]) for p, v in record},
+        }
+        return new_state, buffers, observed
+
+    def compile_step(self, **options):
+        """Use ``torch.compile`` for the time step (the loop over time stays in Python)."""
+        self._compiled_step = torch.compile(self.step, **options)
+        return self
 
     def _value(self, plan, var, env):
         if var in plan.outputs:

@@ -1,0 +1,167 @@
+"""Run the same network and inputs through several engines and measure how they agree.
+
+This is the property the package stands on: with the same weights and inputs the
+float64 twin and every Brian2 target produce identical spike trains, and the
+float32 twin differs in a tiny, measured fraction of spikes.
+"""
+import itertools
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import LsnnBioError
+
+TWIN_ENGINES = {"twin64": torch.float64, "twin32": torch.float32}
+BRIAN_ENGINES = ("numpy", "cpp_standalone", "cuda_standalone")
+ENGINES = tuple(TWIN_ENGINES) + BRIAN_ENGINES
+
+
+@dataclass
+class EngineRun:
+    engine: str
+    spikes: dict  # population -> bool (steps, N)
+    states: dict  # (population, variable) -> float64 (steps, N), SI
+    seconds: float
+    note: str = ""
+
+
+@dataclass
+class CheckReport:
+    model: str
+    steps: int
+    seed: int
+    rate_hz: float
+    runs: dict  # engine -> EngineRun (engines that simulated)
+    skipped: dict = field(default_factory=dict)  # engine -> reason
+
+    @property
+    def spike_counts(self):
+        return {e: int(sum(s.sum() for s in r.spikes.values())) for e, r in self.runs.items()}
+
+    def rates_hz(self, dt):
+        return {e: {p: float(s.mean() / dt) for p, s in r.spikes.items()} for e, r in self.runs.items()}
+
+    @property
+    def agreement(self):
+        return {f"{a}~{b}": spike_agreement(self.runs[a].spikes, self.runs[b].spikes)
+                for a, b in itertools.combinations(self.runs, 2)}
+
+    @property
+    def state_difference(self):
+        """Largest |difference| per engine pair, with the variable where it occurs."""
+        result = {}
+        for a, b in itertools.combinations(self.runs, 2):
+            worst = (0.0, None)
+            for key in self.runs[a].states.keys() & self.runs[b].states.keys():
+                diff = float(np.max(np.abs(self.runs[a].states[key] - self.runs[b].states[key])))
+                if diff >= worst[0]:
+                    worst = (diff, "/".join(key))
+            result[f"{a}~{b}"] = worst
+        return result
+
+    def as_json(self):
+        return {
+            "model": self.model,
+            "steps": self.steps,
+            "seed": self.seed,
+            "rate_hz": self.rate_hz,
+            "spikes": self.spike_counts,
+            "spike_agreement": self.agreement,
+            "max_state_difference": {k: {"value": v, "variable": n} for k, (v, n) in self.state_difference.items()},
+            "seconds": {e: r.seconds for e, r in self.runs.items()},
+            "skipped": self.skipped,
+        }
+
+    def as_text(self):
+        lines = [f"{self.model}: {self.steps} steps, seed {self.seed}, Poisson inputs at {self.rate_hz:g} Hz"]
+        for engine, run in self.runs.items():
+            count = self.spike_counts[engine]
+            lines.append(f"  {engine:<16} {count:>8} spikes  {run.seconds:7.2f} s  {run.note}")
+        for engine, reason in self.skipped.items():
+            lines.append(f"  {engine:<16} skipped: {reason}")
+        differences = self.state_difference
+        for pair, value in self.agreement.items():
+            diff, var = differences[pair]
+            lines.append(f"  {pair:<34} spike agreement {value:.6f}   max state difference {diff:.3g} ({var})")
+        return "\n".join(lines)
+
+
+def spike_agreement(a, b):
+    """2|A∩B| / (|A|+|B|) over (population, neuron, step) spike events; 1.0 when both are silent."""
+    common = sum(int(np.logical_and(a[p], b[p]).sum()) for p in a)
+    total = sum(int(a[p].sum()) + int(b[p].sum()) for p in a)
+    return 1.0 if total == 0 else 2.0 * common / total
+
+
+def poisson_inputs(spec, steps, rate_hz, seed):
+    """{input name: (steps, n) 0/1} Poisson rasters from an explicit seed."""
+    rng = np.random.default_rng([seed, 99])
+    p = rate_hz * float(spec.dt)
+    return {name: (rng.random((steps, group.size)) < p).astype(np.float64) for name, group in spec.inputs.items()}
+
+
+def recorded_variables(spec):
+    """Every state variable and readout output, for the state comparison."""
+    from brian2 import Equations
+
+    return {
+        name: sorted(set(Equations(p.model.equations).diff_eq_names) | ({p.model.output} if p.model.output else set()))
+        for name, p in spec.populations.items()
+    }
+
+
+def run_twin(spec, inputs, dtype, record):
+    from .twin import Twin
+
+    start = time.perf_counter()
+    twin = Twin(spec, dtype=dtype)
+    pairs = [(p, v) for p, variables in record.items() for v in variables]
+    with torch.no_grad():
+        result = twin({n: torch.as_tensor(x)[:, None] for n, x in inputs.items()}, record=pairs)
+    spikes = {p: s[:, 0].numpy().astype(bool) for p, s in result.spikes.items()}
+    states = {k: v[:, 0].double().numpy() for k, v in result.states.items()}
+    return spikes, states, time.perf_counter() - start
+
+
+def run_brian(spec, inputs, engine, record, steps, directory):
+    from .brian import BrianNetwork, gpu_available
+
+    start = time.perf_counter()
+    if engine == "cuda_standalone" and not gpu_available():
+        BrianNetwork(spec, device=engine, steps=steps, record=record, directory=directory, generate_only=True)
+        return None, None, time.perf_counter() - start
+    network = BrianNetwork(spec, device=engine, steps=steps, record=record, directory=directory)
+    result = network.run(inputs)
+    states = {(p, v): a for p, variables in result.states.items() for v, a in variables.items()}
+    return result.spikes, states, time.perf_counter() - start
+
+
+def check(model, steps=2000, engines=("twin64", "twin32", "numpy"), seed=0, rate_hz=20.0, spec=None,
+          directory=None, log=sys.stderr):
+    """Simulate one random network (weights from ``seed``) on ``engines``; return a CheckReport."""
+    from .documents import load_network
+
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        raise LsnnBioError(f"unknown engine(s) {', '.join(unknown)} (accepted: {', '.join(ENGINES)})")
+    spec = spec or load_network(model, seed=seed)
+    inputs = poisson_inputs(spec, steps, rate_hz, seed)
+    record = recorded_variables(spec)
+    directory = Path(directory or tempfile.mkdtemp(prefix="lsnn_bio_check_"))
+    report = CheckReport(model=str(model), steps=steps, seed=seed, rate_hz=rate_hz, runs={})
+    for engine in engines:
+        print(f"[check] {engine} ...", file=log, flush=True)
+        if engine in TWIN_ENGINES:
+            spikes, states, seconds = run_twin(spec, inputs, TWIN_ENGINES[engine], record)
+        else:
+            spikes, states, seconds = run_brian(spec, inputs, engine, record, steps, directory / engine)
+            if spikes is None:
+                report.skipped[engine] = f"no GPU here: CUDA code generated in {directory / engine} ({seconds:.1f} s), not run"
+                continue
+        report.runs[engine] = EngineRun(engine, spikes, states, seconds)
+    return report

@@ -1,0 +1,49 @@
+"""The ``lsnn-bio`` command line."""
+import argparse
+import json
+import sys
+
+from .errors import LsnnBioError
+
+
+def _check(args):
+    from .check import check
+
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    report = check(args.model, steps=args.steps, engines=engines, seed=args.seed, rate_hz=args.rate,
+                   directory=args.build_dir, log=sys.stderr)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=None))
+    else:
+        print(report.as_text())
+    return 0
+
+
+def parser():
+    main = argparse.ArgumentParser(prog="lsnn-bio", description="Brian2 spiking networks trained through a PyTorch twin.")
+    commands = main.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="run one random network through several engines and compare spikes")
+    check.add_argument("model", help="network document, e.g. models/lsnn_smnist.yaml")
+    check.add_argument("--steps", type=int, default=2000, help="time steps to simulate (default 2000)")
+    check.add_argument("--engines", default="twin64,twin32,numpy,cpp_standalone",
+                       help="comma-separated: twin64, twin32, numpy, cpp_standalone, cuda_standalone")
+    check.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
+    check.add_argument("--rate", type=float, default=20.0, help="Poisson input rate in Hz (default 20)")
+    check.add_argument("--build-dir", default=None, help="folder for standalone builds (default: a temporary one)")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.set_defaults(run=_check)
+    return main
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except LsnnBioError as error:
+        print(f"lsnn-bio {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
