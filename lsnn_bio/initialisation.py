@@ -63,6 +63,8 @@ def initialise_projections(doc, entries, inputs, populations, dt, seed):
                         sign=signs[rows, cols][i, j].astype(np.int8),
                         synapse=synapse,
                         block=name,
+                        potential_delay=delays[rows, cols].astype(np.int64),
+                        potential_sign=signs[rows, cols].astype(np.int8),
                     )
                 )
                 post_offset += groups[target].size
@@ -137,7 +139,7 @@ def _steps(doc, value, key, dt):
 
 
 def _signs(doc, mode, key, weights, sources, groups):
-    if mode == "free":
+    if mode == "free":  # the sign of the drawn weight: random, fixed per potential synapse
         return np.where(weights < 0, -1, 1)
     if mode == "dale":
         rows = []

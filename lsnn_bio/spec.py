@@ -107,6 +107,10 @@ class Projection:
     sign: np.ndarray
     synapse: SynapseModel
     block: str = ""  # the document entry this projection came from
+    # Every *potential* synapse's delay and fixed sign, (n_pre, n_post): where rewiring
+    # (DEEP R) connects a dormant pair, it gets the delay and sign drawn at initialisation.
+    potential_delay: np.ndarray | None = None
+    potential_sign: np.ndarray | None = None
 
     @property
     def w_unit(self):

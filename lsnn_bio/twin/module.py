@@ -53,10 +53,16 @@ class Twin(nn.Module):
             w = np.zeros((n_pre, n_post))
             mask = np.zeros((n_pre, n_post), dtype=bool)
             delay = np.zeros((n_pre, n_post), dtype=np.int64)
+            projection = next(p for p in spec.projections if p.name == plan.name)
+            if projection.potential_delay is not None:
+                delay[:] = projection.potential_delay
+            sign = projection.potential_sign if projection.potential_sign is not None else np.ones((n_pre, n_post))
             w[plan.i, plan.j], mask[plan.i, plan.j], delay[plan.i, plan.j] = plan.w, True, plan.delay
+            sign[plan.i, plan.j] = plan.sign
             self.weights[plan.name] = nn.Parameter(torch.tensor(w, dtype=dtype))
             self.register_buffer(f"mask_{plan.name}", torch.tensor(mask))
             self.register_buffer(f"delay_{plan.name}", torch.tensor(delay))
+            self.register_buffer(f"sign_{plan.name}", torch.tensor(sign, dtype=torch.int8))
             coefficient = np.broadcast_to(np.asarray(plan.coefficient, dtype=np.float64), (n_post,))
             self.register_buffer(f"coefficient_{plan.name}", torch.tensor(coefficient.copy(), dtype=dtype))
         self.neuron_parameters = nn.ParameterDict(
@@ -71,12 +77,19 @@ class Twin(nn.Module):
         for plan in projections:
             self.routes.setdefault((plan.target, plan.target_var), []).append(plan.name)
         self._compiled_step = None
+        self.dense_gradient = False
         self.to(device)
 
     # ------------------------------------------------------------------ weights
 
     def effective_weight(self, name):
-        """The (n_pre, n_post) weight as Brian2 uses it: masked, in SI units."""
+        """The (n_pre, n_post) weight as Brian2 uses it: masked, in SI units.
+
+        With ``dense_gradient`` (set by DEEP R, which keeps dormant weights at
+        exactly 0) the mask is left out so dormant entries get gradients too.
+        """
+        if self.dense_gradient:
+            return self.weights[name]
         return self.weights[name] * getattr(self, f"mask_{name}")
 
     def route_matrix(self, names):
