@@ -7,11 +7,14 @@ runtime device whatever device is active, so a standalone project being built
 in the same process is never touched.
 """
 import contextlib
+import importlib
 
 import brian2
 import numpy as np
 from brian2.codegen.translation import analyse_identifiers, make_statements
-from brian2.devices import device as _device_module
+
+# The module itself: ``brian2.devices.device`` as an attribute is a proxy to the active device.
+_device_module = importlib.import_module("brian2.devices.device")
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ per run without recompiling.
 """
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import brian2
@@ -37,14 +37,9 @@ class BrianResult:
     spikes: dict
     states: dict
     dt: float  # seconds
+    steps: int
     engine: str
-    wall_seconds: float = 0.0
-    info: dict = field(default_factory=dict)
-
-    @property
-    def steps(self):
-        arrays = list(self.spikes.values()) + [a for s in self.states.values() for a in s.values()]
-        return arrays[0].shape[0] if arrays else 0
+    wall_seconds: float = 0.0  # this trial's simulation, including reading results
 
     def rate(self, population):
         """Mean firing rate of a population in Hz."""
@@ -79,7 +74,7 @@ class BrianNetwork:
         if self.standalone:
             self.directory = Path(directory or tempfile.mkdtemp(prefix=f"lsnn_bio_{self.engine}_")).absolute()
             self.directory.mkdir(parents=True, exist_ok=True)
-        self.builds = 0  # compilations (standalone) or network constructions (numpy)
+        self.builds = 0  # code generations (+ compilations unless generate_only); numpy: constructions
         self.runs = 0
         self.build_seconds = 0.0
         self._device = devices.new_device(self.engine)
@@ -234,7 +229,10 @@ class BrianNetwork:
         try:
             self._device.run(directory=str(self.directory), with_output=False, run_args=run_args)
         finally:
-            # run_args arrays are written per trial into static_arrays/; drop them.
+            # Brian2 writes every run_args array (and a .lock beside it) into
+            # static_arrays/; without this a long validation fills the disk.
+            for name in list(getattr(self._device, "run_args_arrays", [])):
+                Path(self.directory, "static_arrays", name + ".lock").unlink(missing_ok=True)
             self._device.delete(code=False, data=False, run_args=True, directory=False)
 
     def _collect(self):
@@ -254,7 +252,7 @@ class BrianNetwork:
                         f"Brian2 recorded {values.shape[0]} steps of {name}.{var}, expected {self.steps}"
                     )
                 states[name][var] = values
-        return BrianResult(spikes=spikes, states=states, dt=self.dt, engine=self.engine)
+        return BrianResult(spikes=spikes, states=states, dt=self.dt, steps=self.steps, engine=self.engine)
 
     # ------------------------------------------------------------------ checks
 
