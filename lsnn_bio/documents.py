@@ -169,7 +169,7 @@ def _check_with_brian(doc, model, parameters=None, refractory=None, key_prefix="
         objects = [group]
         if model.synapse is not None:
             try:
-                source = brian2.NeuronGroup(1, "", threshold="False", name="probe_source")
+                source = brian2.NeuronGroup(1, "", threshold="False", reset="", name="probe_source")
                 synapses = brian2.Synapses(
                     source, group, model.synapse.model, on_pre=model.synapse.on_pre,
                     namespace=dict(population.parameters), name="probe_synapse",
@@ -207,12 +207,17 @@ def _brian_message(error):
 # --------------------------------------------------------------------------- networks
 
 
-def load_network(path, seed=0):
-    """Read a network document and build its NetworkSpec with weights drawn from ``seed``."""
+def load_network(path, seed=0, overrides=None):
+    """Read a network document and build its NetworkSpec with weights drawn from ``seed``.
+
+    ``overrides`` is a nested mapping merged into the document first (an
+    experiment's ``network_overrides``, e.g. ``{populations: {ALIF: {parameters:
+    {beta: 0 V}}}}``); it is validated like the document itself.
+    """
     from .initialisation import initialise_projections
 
     doc = _Document(path, "network")
-    data = doc.data
+    data = doc.data = _merge(doc.data, overrides or {})
     doc.check_keys(data, NETWORK_KEYS, "")
     if "dt" not in data:
         raise doc.error("dt", "missing time step", "e.g. 'dt: 1 ms'")
@@ -244,6 +249,16 @@ def load_network(path, seed=0):
         seed=seed,
         documents=documents,
     )
+
+
+def _merge(base, overrides):
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _positive_int(doc, value, key):

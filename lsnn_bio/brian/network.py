@@ -159,7 +159,7 @@ class BrianNetwork:
                 name=proj.name,
             )
             synapses.connect(i=np.asarray(proj.i), j=np.asarray(proj.j))
-            synapses.w = proj.w * proj.w_unit
+            setattr(synapses, proj.synapse.weight, proj.w * proj.w_unit)
             synapses.delay = np.asarray(proj.delay) * dt
             self.synapses[proj.name] = synapses
         for name, population in spec.populations.items():
@@ -213,7 +213,7 @@ class BrianNetwork:
                 # The numpy implementation of a TimedArray reads this very array.
                 self.rasters[name].values[...] = raster
             for name, w in weights.items():
-                self.synapses[name].variables["w"].set_value(w)
+                self.synapses[name].variables[self._weight_name(name)].set_value(w)
             for (population, var), value in parameters.items():
                 self.groups[population].variables[var].set_value(value)
             self.network.run(self.steps * self.spec.dt, namespace={})
@@ -221,7 +221,7 @@ class BrianNetwork:
     def _run_standalone(self, rasters, weights, parameters):
         run_args = {self.rasters[name]: raster for name, raster in rasters.items()}
         for name, w in weights.items():
-            view = self.synapses[name].state("w", use_units=True)
+            view = self.synapses[name].state(self._weight_name(name), use_units=True)
             run_args[view] = brian2.Quantity(w, dim=view.dim)
         for (population, var), value in parameters.items():
             view = self.groups[population].state(var, use_units=True)
@@ -234,6 +234,9 @@ class BrianNetwork:
             for name in list(getattr(self._device, "run_args_arrays", [])):
                 Path(self.directory, "static_arrays", name + ".lock").unlink(missing_ok=True)
             self._device.delete(code=False, data=False, run_args=True, directory=False)
+
+    def _weight_name(self, projection):
+        return next(p for p in self.spec.projections if p.name == projection).synapse.weight
 
     def _collect(self):
         spikes, states = {}, {}

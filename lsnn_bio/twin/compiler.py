@@ -249,7 +249,7 @@ def _projection_plan(projection, spec, groups, dtype):
     source_population = spec.populations.get(projection.source)
     source = groups.get(projection.source) if source_population else None
     if source is None:
-        source = brian2.NeuronGroup(spec.size_of(projection.source), "", threshold="False", name=f"twin_in_{projection.source}")
+        source = brian2.NeuronGroup(spec.size_of(projection.source), "", threshold="False", reset="", name=f"twin_in_{projection.source}")
     synapses = brian2.Synapses(
         source, target, projection.synapse.model, on_pre=projection.synapse.on_pre,
         namespace=dict(spec.populations[projection.target].parameters), name=f"twin_syn_{projection.name}",
