@@ -19,6 +19,17 @@ def _check(args):
     return 0
 
 
+def _train(args):
+    from .training import Trainer, load_experiment
+
+    experiment = load_experiment(args.experiment, settings=args.set)
+    trainer = Trainer(experiment, args.out, device=args.device, resume=args.resume, iterations=args.iterations,
+                      progress=not args.quiet)
+    summary = trainer.run()
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def parser():
     main = argparse.ArgumentParser(prog="lsnn-bio", description="Brian2 spiking networks trained through a PyTorch twin.")
     commands = main.add_subparsers(dest="command", required=True)
@@ -33,6 +44,17 @@ def parser():
     check.add_argument("--build-dir", default=None, help="folder for standalone builds (default: a temporary one)")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(run=_check)
+
+    train = commands.add_parser("train", help="train a network through its twin (BPTT, optional DEEP R)")
+    train.add_argument("experiment", help="experiment document, e.g. training/store_recall.yaml")
+    train.add_argument("--out", required=True, help="run folder: checkpoint.safetensors, metrics.jsonl, summary.json")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the twin runs (default cpu)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a document key, e.g. --set optimizer.learning_rate=0.005 (repeatable)")
+    train.add_argument("--iterations", type=int, default=None, help="override the number of iterations")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
     return main
 
 

@@ -6,7 +6,7 @@ parameters declared in the equations (e.g. a readout ``bias``) are parameters
 too. ``forward`` runs Brian2's schedule step by step over a batch of input
 rasters and returns spikes, readout outputs and any recorded variables.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -102,6 +102,31 @@ class Twin(nn.Module):
             per_delay = [w * (delay == d) for d in range(max_delay + 1)]
             blocks.append(torch.stack(per_delay, dim=1).reshape(w.shape[0], -1))
         return torch.cat(blocks, dim=0), max_delay + 1
+
+    def trained_spec(self):
+        """The network as it is now, as a NetworkSpec: connected synapses and per-neuron parameters.
+
+        This is what goes back to Brian2 (weights in SI units, delays and signs of
+        the synapses that exist).
+        """
+        projections = []
+        for projection in self.spec.projections:
+            name = projection.name
+            mask = getattr(self, f"mask_{name}").cpu().numpy()
+            i, j = np.nonzero(mask)
+            weights = self.weights[name].detach().double().cpu().numpy()
+            projections.append(replace(
+                projection, i=i, j=j, w=weights[i, j],
+                delay=getattr(self, f"delay_{name}").cpu().numpy()[i, j],
+                sign=getattr(self, f"sign_{name}").cpu().numpy()[i, j],
+            ))
+        populations = {}
+        for name, population in self.spec.populations.items():
+            initial = dict(population.initial)
+            for var, value in self.parameter_values(name).items():
+                initial[var] = value.detach().double().cpu().numpy() * _unit_of(population, var)
+            populations[name] = replace(population, initial=initial)
+        return replace(self.spec, projections=projections, populations=populations)
 
     def parameter_values(self, population):
         plan = self.plans[population]
@@ -214,6 +239,14 @@ class Twin(nn.Module):
         if len(steps_batch) != 1:
             raise ValueError(f"all inputs must share (steps, batch), got {shapes}")
         return steps_batch.pop()
+
+
+def _unit_of(population, var):
+    from brian2 import Equations
+    from brian2.units.fundamentalunits import DIMENSIONLESS, Unit, get_unit
+
+    dim = Equations(population.model.equations)[var].dim
+    return Unit(1) if dim is DIMENSIONLESS else get_unit(dim)
 
 
 def _conditional_write(statement, old, new, env):

@@ -1,0 +1,35 @@
+"""Loss terms of the paper (reference sections 3 and 4), as pure functions of tensors."""
+import torch
+import torch.nn.functional as F
+
+
+def window_logits(outputs, windows):
+    """Mean readout over each window: (steps, batch, classes), (batch, K, 2) -> (batch, K, classes).
+
+    A cumulative sum makes every window cost the same, whatever its length.
+    """
+    steps, batch, classes = outputs.shape
+    cumulative = torch.cat([outputs.new_zeros(1, batch, classes), outputs.cumsum(0)], dim=0)
+    start, stop = windows[..., 0], windows[..., 1]  # (batch, K)
+    rows = torch.arange(batch, device=outputs.device)[:, None]
+    total = cumulative[stop, rows] - cumulative[start, rows]  # (batch, K, classes)
+    return total / (stop - start).clamp(min=1).unsqueeze(-1).to(outputs.dtype)
+
+
+def classification(outputs, windows, labels, mask):
+    """(cross-entropy averaged over counted windows, number correct, number counted)."""
+    logits = window_logits(outputs, windows)[mask]
+    targets = labels[mask]
+    loss = F.cross_entropy(logits, targets) if targets.numel() else outputs.sum() * 0
+    correct = int((logits.argmax(-1) == targets).sum())
+    return loss, correct, int(targets.numel())
+
+
+def rate_regulariser(spikes, dt_ms, target_hz=10.0):
+    """sum_j (f_j - f0)^2 with f in spikes per ms, as the paper's code computes it.
+
+    ``spikes``: {population: (steps, batch, N)}. Returns (term, mean rate in Hz).
+    """
+    rates = torch.cat([s.mean(dim=(0, 1)) for s in spikes.values()]) / dt_ms  # spikes per ms
+    term = ((rates - target_hz / 1000.0) ** 2).sum()
+    return term, float(rates.mean()) * 1000.0
