@@ -32,4 +32,4 @@ def rate_regulariser(spikes, dt_ms, target_hz=10.0):
     """
     rates = torch.cat([s.mean(dim=(0, 1)) for s in spikes.values()]) / dt_ms  # spikes per ms
     term = ((rates - target_hz / 1000.0) ** 2).sum()
-    return term, float(rates.mean()) * 1000.0
+    return term, float(rates.detach().mean()) * 1000.0
