@@ -22,11 +22,31 @@ def _check(args):
 def _train(args):
     from .training import Trainer, load_experiment
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     experiment = load_experiment(args.experiment, settings=args.set)
     trainer = Trainer(experiment, args.out, device=args.device, resume=args.resume, iterations=args.iterations,
                       progress=not args.quiet)
     summary = trainer.run()
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _validate(args):
+    from .validation import validate
+
+    report = validate(args.checkpoint, device=args.device, split=args.split, trials=args.trials,
+                      directory=args.build_dir, progress=not args.json)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['trials']} trials ({report['windows']} decisions) on {report['device']}:")
+        print(f"  twin accuracy        {report['twin_accuracy']:.4f} ({report['twin_dtype']})")
+        print(f"  Brian2 accuracy      {report['brian_accuracy']:.4f}")
+        print(f"  prediction agreement {report['prediction_agreement']:.4f}")
+        print(f"  spike agreement      {report['spike_agreement']:.4f}")
     return 0
 
 
@@ -54,7 +74,19 @@ def parser():
                        help="override a document key, e.g. --set optimizer.learning_rate=0.005 (repeatable)")
     train.add_argument("--iterations", type=int, default=None, help="override the number of iterations")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--threads", type=int, default=None,
+                       help="torch CPU threads (small networks train fastest with 1, leaving cores for other runs)")
     train.set_defaults(run=_train)
+
+    validate = commands.add_parser("validate", help="run a trained checkpoint in Brian2 and compare with the twin")
+    validate.add_argument("checkpoint", help="a run folder's checkpoint.safetensors")
+    validate.add_argument("--device", default="cpp_standalone", choices=["runtime", "numpy", "cpp_standalone", "cuda_standalone"],
+                          help="Brian2 device (runtime = numpy); default cpp_standalone")
+    validate.add_argument("--split", default="test", help="data split (test)")
+    validate.add_argument("--trials", type=int, default=None, help="number of test trials (default: the whole split)")
+    validate.add_argument("--build-dir", default=None, help="folder for the standalone build (default: temporary)")
+    validate.add_argument("--json", action="store_true", help="print one JSON object")
+    validate.set_defaults(run=_validate)
     return main
 
 

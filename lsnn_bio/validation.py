@@ -1,0 +1,106 @@
+"""Validate a trained network in Brian2: Brian2's own accuracy beside the twin's, trial by trial.
+
+Brian2 builds the network from the checkpoint alone, compiles it once (C++ or
+CUDA standalone) and runs every test trial through that one binary, swapping
+only the input raster. Predictions come from Brian2's own readout states, the
+same window averages the loss used during training.
+"""
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .brian import BrianNetwork
+from .check import spike_agreement
+from .errors import LsnnBioError
+from .trained import load_trained
+from .training.losses import window_logits
+
+
+def test_trials(task, count=None, batch_size=64):
+    """The first ``count`` trials of the task's test split (all of it by default), as batches."""
+    total = task.test_size() if count is None else min(count, task.test_size())
+    if total <= 0:
+        raise LsnnBioError(f"--trials must be positive, got {count}")
+    batches, taken = [], 0
+    for batch in task.test_batches(batch_size):
+        keep = min(batch.size, total - taken)
+        batches.append(_head(batch, keep))
+        taken += keep
+        if taken >= total:
+            break
+    return batches
+
+
+def predictions(outputs, batch):
+    """(predicted class, label) for every counted window; outputs (steps, batch, classes)."""
+    logits = window_logits(torch.as_tensor(outputs, dtype=torch.float64), torch.as_tensor(batch.windows))
+    mask = torch.as_tensor(batch.mask)
+    return logits.argmax(-1)[mask].numpy(), torch.as_tensor(batch.labels)[mask].numpy()
+
+
+def validate(path, device="cpp_standalone", split="test", trials=None, directory=None, progress=True, log=sys.stderr):
+    if split != "test":
+        raise LsnnBioError(f"split '{split}' is not available for validation (accepted: test)")
+    trained = load_trained(path)
+    task = trained.task
+    batches = test_trials(task, trials)
+    count = sum(b.size for b in batches)
+    print(f"[validate] {trained.model_name}: {count} test trials of {task.steps} steps on {device}", file=log, flush=True)
+
+    start = time.perf_counter()
+    network = BrianNetwork(trained.spec, device=device, steps=task.steps, directory=directory)
+    build_seconds = time.perf_counter() - start
+
+    twin_predicted, brian_predicted, labels = [], [], []
+    twin_spikes, brian_spikes = {}, {}
+    bar = tqdm(total=count, desc="validate", disable=not progress, dynamic_ncols=True)
+    run_seconds = 0.0
+    for batch in batches:
+        with torch.no_grad():
+            result = trained.twin({trained.input: torch.as_tensor(batch.inputs, dtype=trained.twin.dtype)})
+        predicted, label = predictions(result.outputs[trained.readout].double(), batch)
+        twin_predicted.append(predicted)
+        labels.append(label)
+        outputs = []
+        for b in range(batch.size):
+            tick = time.perf_counter()
+            brian = network.run({trained.input: batch.inputs[:, b]})
+            run_seconds += time.perf_counter() - tick
+            outputs.append(brian.states[trained.readout][trained.spec.populations[trained.readout].model.output])
+            for population, raster in brian.spikes.items():
+                brian_spikes.setdefault(population, []).append(raster)
+                twin_spikes.setdefault(population, []).append(result.spikes[population][:, b].numpy().astype(bool))
+            bar.update(1)
+        predicted, _ = predictions(np.stack(outputs, axis=1), batch)
+        brian_predicted.append(predicted)
+    bar.close()
+
+    twin_predicted, brian_predicted, labels = (np.concatenate(x) for x in (twin_predicted, brian_predicted, labels))
+    spikes = spike_agreement({p: np.concatenate(v) for p, v in twin_spikes.items()},
+                             {p: np.concatenate(v) for p, v in brian_spikes.items()})
+    return {
+        "checkpoint": str(path),
+        "checkpoint_sha256": trained.digest,
+        "device": device,
+        "trials": count,
+        "windows": int(labels.size),
+        "twin_accuracy": float((twin_predicted == labels).mean()),
+        "brian_accuracy": float((brian_predicted == labels).mean()),
+        "prediction_agreement": float((twin_predicted == brian_predicted).mean()),
+        "spike_agreement": spikes,
+        "twin_dtype": trained.experiment.config["dtype"],
+        "build_seconds": build_seconds,
+        "brian_trials_per_second": count / run_seconds if run_seconds else None,
+    }
+
+
+def _head(batch, keep):
+    if keep == batch.size:
+        return batch
+    return replace(batch, inputs=batch.inputs[:, :keep], windows=batch.windows[:keep], labels=batch.labels[:keep],
+                   mask=batch.mask[:keep], events=batch.events[:keep])
+
