@@ -15,8 +15,15 @@ $(STAMP): setup.cfg constraints.txt pyproject.toml
 	$(VENV)/bin/pip install -q -c constraints.txt -e '.[cuda,neo,nwb,nix,dev]'
 	touch $(STAMP)
 
+# The main job: train the store-recall LSNN through its twin, validate it in Brian2's C++ standalone
+# mode, and export Brian2's activity as Neo with a raster plot. A few minutes on 2 CPU cores.
+DEMO := runs/demo
 demo: $(STAMP)
-	$(VENV)/bin/lsnn-bio check models/lsnn_store_recall.yaml --steps 2000 --engines twin64,twin32,numpy,cpp_standalone
+	rm -rf $(DEMO)
+	$(VENV)/bin/lsnn-bio train training/store_recall.yaml --out $(DEMO)
+	$(VENV)/bin/lsnn-bio validate $(DEMO)/checkpoint.safetensors --device cpp_standalone --trials 128 --build-dir $(DEMO)/brian_build
+	$(VENV)/bin/lsnn-bio simulate $(DEMO)/checkpoint.safetensors --trials 3 --record v,A --out $(DEMO)/activity.nix --raster $(DEMO)/raster.png --build-dir $(DEMO)/brian_simulate
+	@echo "Run folder: $(DEMO) (checkpoint, metrics.jsonl, summary.json, activity.nix, raster.png)"
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q

@@ -50,6 +50,24 @@ def _validate(args):
     return 0
 
 
+def _simulate(args):
+    from .simulation import simulate
+
+    record = [v.strip() for v in args.record.split(",") if v.strip()] if args.record else []
+    report = simulate(args.checkpoint, trials=args.trials, out=args.out, record=record, device=args.device,
+                      raster=args.raster, directory=args.build_dir)
+    print(json.dumps(report))
+    return 0
+
+
+def _compare(args):
+    from .statistics import compare
+
+    report = compare(args.simulated, args.recording, args.out)
+    print(f"wrote {args.out}/report.md, statistics.json and figures")
+    return 0 if report is not None else 1
+
+
 def parser():
     main = argparse.ArgumentParser(prog="lsnn-bio", description="Brian2 spiking networks trained through a PyTorch twin.")
     commands = main.add_subparsers(dest="command", required=True)
@@ -87,6 +105,22 @@ def parser():
     validate.add_argument("--build-dir", default=None, help="folder for the standalone build (default: temporary)")
     validate.add_argument("--json", action="store_true", help="print one JSON object")
     validate.set_defaults(run=_validate)
+
+    simulate = commands.add_parser("simulate", help="simulate test trials of a trained checkpoint in Brian2, write Neo")
+    simulate.add_argument("checkpoint", help="a run folder's checkpoint.safetensors")
+    simulate.add_argument("--trials", type=int, required=True, help="number of test trials to simulate")
+    simulate.add_argument("--record", default="", help="comma-separated variables to record, e.g. v,A,b")
+    simulate.add_argument("--out", required=True, help="Neo file: .nix, .nwb, .pkl or .mat (chooses Neo's IO)")
+    simulate.add_argument("--device", default="cpp_standalone", choices=["runtime", "numpy", "cpp_standalone", "cuda_standalone"])
+    simulate.add_argument("--raster", default=None, help="also draw the first trial's raster to this PNG")
+    simulate.add_argument("--build-dir", default=None, help="folder for the standalone build (default: temporary)")
+    simulate.set_defaults(run=_simulate)
+
+    compare = commands.add_parser("compare", help="compare a simulated Neo file with a recording (Elephant statistics)")
+    compare.add_argument("simulated", help="any Neo-readable file")
+    compare.add_argument("recording", help="any Neo-readable file")
+    compare.add_argument("--out", required=True, help="report folder: report.md, statistics.json, PNG figures")
+    compare.set_defaults(run=_compare)
     return main
 
 

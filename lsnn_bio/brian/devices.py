@@ -45,7 +45,9 @@ class EngineError(LsnnBioError, ValueError):
 
 
 def check_engine(engine):
-    """The engine name, or an error listing the accepted ones."""
+    """The engine name, or an error listing the accepted ones ('runtime' is Brian2's name for 'numpy')."""
+    if engine == "runtime":
+        return "numpy"
     if engine not in ENGINES:
         accepted = "; ".join(f"'{name}' ({what})" for name, what in ENGINES.items())
         raise EngineError(f"unknown Brian2 engine {engine!r} (accepted: {accepted})")
