@@ -111,7 +111,7 @@ class Trainer:
             spikes = {n: s for n, s in result.spikes.items() if not self.spec.populations[n].readout}
             regulariser, rate = rate_regulariser(spikes, dt_ms, self.config["rate_regulariser"]["target_hz"])
             loss = cross_entropy + self.config["rate_regulariser"]["coefficient"] * regulariser
-        return loss, {"loss": float(loss), "cross_entropy": float(cross_entropy), "correct": correct,
+        return loss, {"loss": float(loss.detach()), "cross_entropy": float(cross_entropy.detach()), "correct": correct,
                       "counted": counted, "accuracy": correct / max(counted, 1), "rate_hz": rate}
 
     def learning_rate(self, iteration):

@@ -1,0 +1,71 @@
+"""Back to Brian2: a trained checkpoint alone rebuilds the network; Brian2 agrees with the twin."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from lsnn_bio.trained import load_trained
+from lsnn_bio.training import Trainer, load_experiment
+from lsnn_bio.training import checkpoint as checkpoints
+from lsnn_bio.training.checkpoint import CheckpointError
+from lsnn_bio.validation import validate
+
+SMALL = ["task.symbol_ms=20", "batch_size=16", "validation.every=4", "validation.batch_size=16",
+         "checkpoint_every=4", "test_batch_size=64", "task.test_sequences=24", "stop=null", "dtype=float64"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    from conftest import MODELS
+
+    out = tmp_path_factory.mktemp("run")
+    torch.set_num_threads(1)
+    experiment = load_experiment(MODELS.parent / "training" / "store_recall.yaml", settings=SMALL)
+    Trainer(experiment, out, iterations=4, progress=False).run()
+    return out / "checkpoint.safetensors"
+
+
+def test_checkpoint_alone_rebuilds_the_trained_network(trained_run):
+    trained = load_trained(trained_run)
+    state = checkpoints.load(trained_run).state["twin"]
+    for projection in trained.spec.projections:
+        weights = state[f"weights.{projection.name}"].numpy()
+        assert np.array_equal(projection.w, weights[projection.i, projection.j])
+    assert trained.input == "symbols" and trained.readout == "out"
+
+
+def test_validate_in_cpp_standalone_matches_the_twin(trained_run, tmp_path):
+    report = validate(trained_run, device="cpp_standalone", trials=12, directory=tmp_path / "build", progress=False)
+    assert report["trials"] == 12 and report["windows"] >= 12
+    assert report["prediction_agreement"] == 1.0
+    assert report["spike_agreement"] == 1.0  # float64 twin: identical spikes
+    assert report["brian_accuracy"] == report["twin_accuracy"]
+
+
+def test_cli_validate_json_keys(trained_run):
+    command = [sys.executable, "-m", "lsnn_bio.cli", "validate", str(trained_run), "--device", "runtime",
+               "--trials", "3", "--json"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {"trials", "twin_accuracy", "brian_accuracy", "prediction_agreement", "spike_agreement"} <= set(data)
+    assert data["trials"] == 3
+
+
+def test_checkpoint_of_another_model_is_refused(trained_run, tmp_path, models):
+    saved = checkpoints.load(trained_run)
+    documents = dict(saved.meta["documents"])
+    documents["lsnn_store_recall.yaml"] = documents["lsnn_store_recall.yaml"].replace("size: 10", "size: 12")
+    forged = tmp_path / "forged.safetensors"
+    checkpoints.save(forged, dict(saved.meta, documents=documents), saved.state)
+    with pytest.raises(CheckpointError, match="do not fit its model 'lsnn_store_recall'"):
+        load_trained(forged)
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    command = [sys.executable, "-m", "lsnn_bio.cli", "validate", str(tmp_path / "nope.safetensors")]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2 and "no such checkpoint file" in result.stderr
