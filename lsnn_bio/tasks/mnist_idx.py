@@ -125,3 +125,13 @@ def load_mnist(folder) -> dict:
             f"has {data['test_images'].shape[1:]} (expected the same image size)"
         )
     return data
+
+
+def write_idx(path, array):
+    """Write a uint8 array in the IDX format (the inverse of ``read_idx`` for MNIST-like data)."""
+    import struct
+
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(">" + "i" * array.ndim, *array.shape)
+    Path(path).write_bytes(header + array.tobytes())
+    return Path(path)
