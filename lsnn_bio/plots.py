@@ -26,9 +26,11 @@ def raster(spec, result, path, events=(), title=""):
         steps, neurons = np.nonzero(result.spikes[population.name])
         top.scatter(steps * dt_ms, neurons + offset, s=2, color=f"C{index}", label=f"{population.name} ({population.model.name})")
         offset += population.size
+    shades = {"store": "#d6e6f5", "recall": "#fde3c8", "cue": "#e8e8e8"}
     for step, duration, kind, label in events:
-        for ax in axes[:, 0]:
-            ax.axvspan(step * dt_ms, (step + duration) * dt_ms, color="0.9" if kind != "recall" else "#fde3c8", zorder=0)
+        if kind in shades:
+            for ax in axes[:, 0]:
+                ax.axvspan(step * dt_ms, (step + duration) * dt_ms, color=shades[kind], zorder=0)
         top.text(step * dt_ms, offset + 0.5, f"{kind} {label}".strip(), fontsize=7, va="bottom")
     top.set_ylabel("neuron")
     top.set_ylim(-0.5, offset + 3)

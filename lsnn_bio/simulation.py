@@ -1,0 +1,62 @@
+"""Simulate a trained network in Brian2 and export the activity as Neo.
+
+The trials are the task's test trials (their stimulus, cue and label times
+become Neo Events and Epochs), simulated by one compiled Brian2 binary.
+"""
+import sys
+from pathlib import Path
+
+from brian2 import Equations
+
+from .brian import BrianNetwork
+from .errors import LsnnBioError
+from .neo_export import EXTENSIONS, to_block, write_block
+from .trained import load_trained
+from .validation import test_trials
+
+
+def recordable(population):
+    eqs = Equations(population.model.equations)
+    return set(eqs.diff_eq_names) | set(eqs.subexpr_names) | set(eqs.parameter_names)
+
+
+def record_plan(spec, variables):
+    """``['v', 'A']`` -> {population: [variables it has]}; a variable no population has is an error."""
+    plan = {}
+    for var in variables:
+        owners = [p.name for p in spec.populations.values() if var in recordable(p)]
+        if not owners:
+            available = sorted(set().union(*(recordable(p) for p in spec.populations.values())))
+            raise LsnnBioError(f"no population has a variable '{var}' to record (available: {', '.join(available)})")
+        for name in owners:
+            plan.setdefault(name, []).append(var)
+    return plan
+
+
+def simulate(path, trials, out, record=(), device="cpp_standalone", raster=None, directory=None, log=sys.stderr):
+    out = Path(out)
+    if out.suffix not in EXTENSIONS:
+        raise LsnnBioError(f"--out {out}: unknown Neo format '{out.suffix}' (accepted: {', '.join(EXTENSIONS)})")
+    if not out.parent.exists():
+        raise LsnnBioError(f"--out {out}: the folder {out.parent} does not exist")
+    trained = load_trained(path)
+    plan = record_plan(trained.spec, record)
+    batches = test_trials(trained.task, trials)
+    print(f"[simulate] {sum(b.size for b in batches)} trials of {trained.model_name} on {device}", file=log, flush=True)
+    network = BrianNetwork(trained.spec, device=device, steps=trained.task.steps, record=plan, directory=directory)
+    results, events = [], []
+    for batch in batches:
+        for b in range(batch.size):
+            results.append(network.run({trained.input: batch.inputs[:, b]}))
+            events.append(batch.events[b])
+    simulator = "brian2cuda" if device == "cuda_standalone" else "brian2"
+    annotations = {"checkpoint": str(path), "checkpoint_sha256": trained.digest, "device": device,
+                   "experiment": trained.experiment.name, "task": trained.task.name}
+    block = to_block(trained.spec, results, dt=trained.spec.dt, simulator=simulator, annotations=annotations, events=events)
+    write_block(block, out)
+    if raster:
+        from .plots import raster as draw
+
+        draw(trained.spec, results[0], raster, events=events[0], title=f"{trained.model_name}, test trial 0 ({simulator})")
+    return {"out": str(out), "trials": len(results), "raster": str(raster) if raster else None,
+            "spikes": int(sum(r.spikes[p].sum() for r in results for p in r.spikes))}
