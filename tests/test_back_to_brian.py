@@ -69,3 +69,32 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
     command = [sys.executable, "-m", "lsnn_bio.cli", "validate", str(tmp_path / "nope.safetensors")]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 2 and "no such checkpoint file" in result.stderr
+
+
+def test_simulate_writes_neo_in_pynn_layout_with_a_raster(trained_run, tmp_path):
+    from lsnn_bio.neo_export import read_block
+    from lsnn_bio.simulation import simulate
+
+    out = tmp_path / "activity.nix"
+    report = simulate(trained_run, trials=2, out=out, record=["v", "A"], device="runtime", raster=tmp_path / "raster.png")
+    block = read_block(out)
+    assert len(block.segments) == 2 and report["trials"] == 2
+    segment = block.segments[0]
+    assert len(segment.spiketrains) == 20
+    assert {st.annotations["source_population"] for st in segment.spiketrains} == {"LIF", "ALIF"}
+    assert sum(len(st) for s in block.segments for st in s.spiketrains) == report["spikes"]
+    names = {signal.name for signal in segment.analogsignals}
+    assert {"LIF.v", "ALIF.v", "ALIF.A", "out.out"} <= names
+    assert str(next(s for s in segment.analogsignals if s.name == "ALIF.A").units.dimensionality) == "mV"
+    assert segment.events and (tmp_path / "raster.png").stat().st_size > 10_000
+
+
+def test_simulate_refuses_bad_requests_before_writing(trained_run, tmp_path):
+    from lsnn_bio.errors import LsnnBioError
+    from lsnn_bio.simulation import simulate
+
+    with pytest.raises(LsnnBioError, match="unknown Neo format '.csv'"):
+        simulate(trained_run, trials=1, out=tmp_path / "a.csv", device="runtime")
+    with pytest.raises(LsnnBioError, match="no population has a variable 'vm'.*available: A, b, bias"):
+        simulate(trained_run, trials=1, out=tmp_path / "a.pkl", record=["vm"], device="runtime")
+    assert list(tmp_path.iterdir()) == []
