@@ -131,3 +131,9 @@ def test_cli_train_writes_run_folder(experiment_path, tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["iterations"] == 2 and "test_accuracy" in summary and "test_error" in summary
     assert len([l for l in lines(tmp_path / "run") if l["split"] == "train"]) == 2
+
+
+def test_resume_with_other_settings_is_refused(experiment_path, tmp_path):
+    train(experiment_path, tmp_path / "run", 1).run()
+    with pytest.raises(Exception, match="different settings for batch_size"):
+        train(experiment_path, tmp_path / "run", 2, resume=True, settings=SMALL + ["batch_size=4"])

@@ -72,7 +72,9 @@ class Trainer:
         self.iteration = 0
         self.stopped_early = False
         if resume:
-            self._restore(checkpoints.load(existing))
+            saved = checkpoints.load(existing)
+            self._check_same_experiment(saved.meta["experiment"])
+            self._restore(saved)
 
     # ------------------------------------------------------------------ set-up
 
@@ -219,6 +221,16 @@ class Trainer:
         if self.rewiring is not None:
             state["rewiring"] = self.rewiring.state_dict()
         checkpoints.save(self.out / CHECKPOINT, meta, state)
+
+    def _check_same_experiment(self, saved):
+        """Resuming under different settings would silently mix two experiments."""
+        differences = sorted(k for k in set(saved) | set(self.config)
+                             if k != "iterations" and saved.get(k) != self.config.get(k))
+        if differences:
+            raise LsnnBioError(
+                f"--resume: the run in {self.out} was started with different settings for {', '.join(differences)}; "
+                "resume with the same document and --set options (only --iterations may change)"
+            )
 
     def _restore(self, saved):
         self.twin.load_state_dict(saved.state["twin"])
