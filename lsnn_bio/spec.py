@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from brian2 import Equations, Quantity
-from brian2.units.fundamentalunits import DIMENSIONLESS, Unit, get_unit
+
+from .units import unit_of
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,7 @@ class SynapseModel:
 
     @property
     def w_unit(self):
-        dim = Equations(self.model)[self.weight].dim
-        return Unit(1) if dim is DIMENSIONLESS else get_unit(dim)
+        return unit_of(Equations(self.model)[self.weight].dim)
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,10 @@ class Population:
     dt: Quantity
     readout: bool = False
     signs: np.ndarray | None = None  # +1 excitatory / -1 inhibitory per neuron (Dale's law)
+
+    def unit(self, variable):
+        """The Brian2 unit of one of the model's variables."""
+        return unit_of(Equations(self.model.equations)[variable].dim)
 
     def neurongroup_kwargs(self):
         return dict(

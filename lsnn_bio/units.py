@@ -74,6 +74,11 @@ def to_si(value):
     return float(array) if array.ndim == 0 else array
 
 
+def unit_of(dimensions):
+    """The Brian2 unit for a Dimension (``Unit(1)`` when dimensionless, never 'rad')."""
+    return Unit(1) if dimensions is DIMENSIONLESS else get_unit(dimensions)
+
+
 def same_dimensions(a, b):
     return get_dimensions(a) is get_dimensions(b)
 

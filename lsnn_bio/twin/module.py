@@ -124,7 +124,7 @@ class Twin(nn.Module):
         for name, population in self.spec.populations.items():
             initial = dict(population.initial)
             for var, value in self.parameter_values(name).items():
-                initial[var] = value.detach().double().cpu().numpy() * _unit_of(population, var)
+                initial[var] = value.detach().double().cpu().numpy() * population.unit(var)
             populations[name] = replace(population, initial=initial)
         return replace(self.spec, projections=projections, populations=populations)
 
@@ -239,14 +239,6 @@ class Twin(nn.Module):
         if len(steps_batch) != 1:
             raise ValueError(f"all inputs must share (steps, batch), got {shapes}")
         return steps_batch.pop()
-
-
-def _unit_of(population, var):
-    from brian2 import Equations
-    from brian2.units.fundamentalunits import DIMENSIONLESS, Unit, get_unit
-
-    dim = Equations(population.model.equations)[var].dim
-    return Unit(1) if dim is DIMENSIONLESS else get_unit(dim)
 
 
 def _conditional_write(statement, old, new, env):
