@@ -63,6 +63,7 @@ def initialise_projections(doc, entries, inputs, populations, dt, seed):
                         sign=signs[rows, cols][i, j].astype(np.int8),
                         synapse=synapse,
                         block=name,
+                        autapses=bool(entry.get("autapses", False)),
                         potential_delay=delays[rows, cols].astype(np.int64),
                         potential_sign=signs[rows, cols].astype(np.int8),
                     )

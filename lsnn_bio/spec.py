@@ -111,6 +111,7 @@ class Projection:
     sign: np.ndarray
     synapse: SynapseModel
     block: str = ""  # the document entry this projection came from
+    autapses: bool = True  # whether a neuron may connect to itself (source == target only)
     # Every *potential* synapse's delay and fixed sign, (n_pre, n_post): where rewiring
     # (DEEP R) connects a dormant pair, it gets the delay and sign drawn at initialisation.
     potential_delay: np.ndarray | None = None

@@ -45,14 +45,14 @@ class DeepR:
         self.generator.manual_seed(seed)
 
         with torch.no_grad():
-            # Autapses the document forbade: the spec does not record the flag, so a
-            # self-projection that starts with an empty diagonal is taken to forbid them.
+            # Autapses the network document forbade are never (re)connected.
             self._allowed = {}
+            specified = {p.name: p for p in twin.spec.projections}
             for name in names:
                 mask = self._mask(name)
                 allowed = torch.ones_like(mask)
-                plan = twin.projections[name]
-                if plan.source == plan.target and mask.shape[0] == mask.shape[1] and not mask.diagonal().any():
+                projection = specified[name]
+                if projection.source == projection.target and not projection.autapses:
                     allowed.fill_diagonal_(False)
                 self._allowed[name] = allowed
             self._make_consistent()
