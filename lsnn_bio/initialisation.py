@@ -11,7 +11,7 @@ import numpy as np
 
 from .spec import Projection, SynapseModel
 
-INITS = ("normal", "glorot_uniform", "zeros")
+INITS = ("normal", "glorot_uniform", "balanced_signed", "zeros")
 
 
 def initialise_projections(doc, entries, inputs, populations, dt, seed):
@@ -38,7 +38,11 @@ def initialise_projections(doc, entries, inputs, populations, dt, seed):
         if not entry.get("autapses", False):
             _remove_autapses(mask, sources, targets, groups)
 
-        weights = _weights(doc, entry.get("weights") or {}, f"{key}.weights", rng, n_pre, n_post, targets, populations)
+        presynaptic_signs = None
+        if all(groups[s].signs is not None for s in sources):
+            presynaptic_signs = np.concatenate([groups[s].signs for s in sources])
+        weights = _weights(doc, entry.get("weights") or {}, f"{key}.weights", rng, n_pre, n_post, targets, populations,
+                           presynaptic_signs)
         delays = _delays(doc, entry.get("delay", "0 ms"), f"{key}.delay", rng, dt, (n_pre, n_post))
         signs = _signs(doc, entry.get("sign", "free"), f"{key}.sign", weights, sources, groups)
         weights = np.abs(weights) * signs
@@ -96,7 +100,7 @@ def _remove_autapses(mask, sources, targets, groups):
         pre_offset += groups[source].size
 
 
-def _weights(doc, spec, key, rng, n_pre, n_post, targets, populations):
+def _weights(doc, spec, key, rng, n_pre, n_post, targets, populations, presynaptic_signs):
     doc.check_keys(spec, {"init", "scale"}, key)
     init = spec.get("init", "normal")
     w_unit = _synapse_unit(populations[targets[0]])
@@ -110,7 +114,36 @@ def _weights(doc, spec, key, rng, n_pre, n_post, targets, populations):
         return rng.uniform(-limit, limit, (n_pre, n_post)) * scale
     if init == "zeros":
         return np.zeros((n_pre, n_post))
+    if init == "balanced_signed":
+        if presynaptic_signs is None:
+            raise doc.error(f"{key}.init", "'balanced_signed' needs Dale's law signs (a top-level 'dale' section)")
+        return balanced_signed(presynaptic_signs, n_post, rng) * scale
     raise doc.error(f"{key}.init", f"unknown initialisation '{init}'", ", ".join(INITS))
+
+
+def balanced_signed(signs, n_post, rng):
+    """Magnitudes of the paper's Dale's-law initialisation (``random_sparse_signed_matrix``).
+
+    On a full (n, n) matrix of |N(0, 1)| with the presynaptic signs: inhibition is
+    rescaled to equal excitation, every column is balanced to zero mean by
+    shrinking its stronger side, the matrix is scaled to spectral radius 1, and
+    n_post columns are taken (the first ones, or drawn with replacement when
+    n < n_post). The sparse mask is applied afterwards by the caller.
+    """
+    n = len(signs)
+    excitatory, inhibitory = signs > 0, signs < 0
+    w = np.abs(rng.standard_normal((n, n))) * signs[:, None]
+    if inhibitory.any() and excitatory.any():
+        w[inhibitory] *= w[excitatory].sum() / -w[inhibitory].sum()
+        total_e = np.where(w > 0, w, 0).sum(axis=0)
+        total_i = -np.where(w < 0, w, 0).sum(axis=0)
+        shrink_e = np.where(total_e > total_i, total_i / np.maximum(total_e, 1e-300), 1.0)
+        shrink_i = np.where(total_i > total_e, total_e / np.maximum(total_i, 1e-300), 1.0)
+        w = np.where(w > 0, w * shrink_e, w * shrink_i)
+    radius = np.abs(np.linalg.eigvals(w)).max()
+    w = w / radius if radius > 0 else w
+    columns = np.arange(n_post) if n >= n_post else rng.integers(0, n, n_post)
+    return np.abs(w[:, columns])
 
 
 def _synapse_unit(population):

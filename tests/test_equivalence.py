@@ -28,7 +28,7 @@ projections:
 CASES = {  # name: (document, input rate in Hz)
     "lif": ("lif_only", 5.0),
     "alif": ("alif_only", 20.0),
-    "lsnn_smnist": ("lsnn_smnist.yaml", 5.0),
+    "lsnn_smnist": ("lsnn_smnist.yaml", 20.0),
     "adex_euler": ("adex_network.yaml", 20.0),
     "lif_expsyn_exponential_euler": ("lif_expsyn_network.yaml", 20.0),
 }
