@@ -121,14 +121,6 @@ class Projection:
     def w_unit(self):
         return self.synapse.w_unit
 
-    def dense(self, n_pre, n_post):
-        """(weights, delays, mask) as dense (n_pre, n_post) arrays."""
-        w = np.zeros((n_pre, n_post))
-        d = np.zeros((n_pre, n_post), dtype=np.int64)
-        mask = np.zeros((n_pre, n_post), dtype=bool)
-        w[self.i, self.j], d[self.i, self.j], mask[self.i, self.j] = self.w, self.delay, True
-        return w, d, mask
-
 
 @dataclass
 class NetworkSpec:

@@ -79,10 +79,6 @@ def unit_of(dimensions):
     return Unit(1) if dimensions is DIMENSIONLESS else get_unit(dimensions)
 
 
-def same_dimensions(a, b):
-    return get_dimensions(a) is get_dimensions(b)
-
-
 def describe_dimensions(value):
     """'V', 's', 'A' rather than 'm^2 kg s^-3 A^-1'."""
     dim = get_dimensions(value)

@@ -1,7 +1,6 @@
 """Documents load into a NetworkSpec; bad documents give located, actionable errors."""
 import numpy as np
 import pytest
-import torch
 
 from lsnn_bio import DocumentError, UnsupportedConstruct, load_network, load_neuron
 from lsnn_bio.twin import Twin

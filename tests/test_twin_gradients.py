@@ -1,8 +1,6 @@
 """Twin gradients equal those of an independent, hand-written ALIF reference (float64)."""
-import textwrap
 
 import numpy as np
-import pytest
 import torch
 
 from lsnn_bio import load_network

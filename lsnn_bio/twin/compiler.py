@@ -21,7 +21,7 @@ import numpy as np
 import sympy
 from brian2.core.functions import timestep as brian_timestep
 from brian2.core.variables import ArrayVariable, Constant
-from brian2.equations.equations import DIFFERENTIAL_EQUATION, PARAMETER, SUBEXPRESSION, Equations
+from brian2.equations.equations import PARAMETER, Equations
 from brian2.parsing.sympytools import str_to_sympy, sympy_to_str
 
 from .. import equations as brian_equations

@@ -184,7 +184,7 @@ class Twin(nn.Module):
                    "_zeros": fixed["zeros"][name], "i": fixed["index"][name], "N": float(plan.size)}
             if plan.refractory_steps is not None:
                 env["not_refractory"] = (t - state[name]["_last_spike"]) >= plan.refractory_steps
-            step.run_block(plan.update, env, partial(_conditional_write, env=env))
+            step.run_block(plan.update, env, partial(step.state_update_write, env=env))
             envs[name] = env
         fired = {}
         for name, plan in self.plans.items():  # thresholds
@@ -239,7 +239,3 @@ class Twin(nn.Module):
         if len(steps_batch) != 1:
             raise ValueError(f"all inputs must share (steps, batch), got {shapes}")
         return steps_batch.pop()
-
-
-def _conditional_write(statement, old, new, env):
-    return step.state_update_write(statement, old, new, env)
