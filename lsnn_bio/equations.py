@@ -8,6 +8,7 @@ in the same process is never touched.
 """
 import contextlib
 import importlib
+from dataclasses import dataclass
 
 import brian2
 import numpy as np
@@ -32,9 +33,49 @@ def runtime_device():
 
 
 def neuron_group(population, size=None, name=None):
-    """A Brian2 NeuronGroup for a spec population (or a neuron model plus size)."""
+    """A Brian2 NeuronGroup for a spec population, with the model's schedule (``when``/``order``) applied."""
     kwargs = population.neurongroup_kwargs()
-    return brian2.NeuronGroup(size or population.size, name=name, **kwargs)
+    group = brian2.NeuronGroup(size or population.size, name=name, **kwargs)
+    for runner, (when, order) in (getattr(population.model, "schedule", None) or {}).items():
+        objects = {"threshold": group.thresholder, "reset": group.resetter}.get(runner)
+        target = group.state_updater if runner == "update" else (objects or {}).get("spike")
+        if target is not None:
+            target.when, target.order = when, order
+    return group
+
+
+def synapses(projection, source, target, namespace, **kwargs):
+    """The Brian2 Synapses of a spec projection (not yet connected), named after it."""
+    return brian2.Synapses(source, target, projection.synapse.model, on_pre=projection.synapse.on_pre,
+                           namespace=dict(namespace), name=projection.name, **kwargs)
+
+
+@dataclass
+class ProbeNetwork:
+    groups: dict  # input and population name -> NeuronGroup
+    synapses: dict  # projection name -> Synapses
+    sorted_runners: list  # Brian2's code runners in its schedule order (when, order, name)
+
+
+def probe_network(spec):
+    """The Brian2 objects of ``spec``, named as the Brian2 builder names them, never simulated.
+
+    Brian2 itself then says in which order its code runners execute in a time
+    step (``Network.sorted_objects``), which is the order the twin follows.
+    """
+    groups = {name: brian2.NeuronGroup(group.size, "", threshold="False", reset="", name=name) for name, group in spec.inputs.items()}
+    for population in spec.populations.values():
+        groups[population.name] = neuron_group(population, name=population.name)
+    connections = {
+        p.name: synapses(p, groups[p.source], groups[p.target], spec.populations[p.target].parameters)
+        for p in spec.projections
+    }
+    network = brian2.Network(list(groups.values()) + list(connections.values()))
+    objects = network.sorted_objects
+    for obj in objects:  # never run on purpose: spare the user Brian2's "never included in a network" warning
+        obj._network = "lsnn_bio probe"
+    runners = [obj for obj in objects if isinstance(obj, brian2.CodeRunner)]
+    return ProbeNetwork(groups=groups, synapses=connections, sorted_runners=runners)
 
 
 def statements(runner, group):

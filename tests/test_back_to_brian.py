@@ -32,7 +32,7 @@ def test_checkpoint_alone_rebuilds_the_trained_network(trained_run):
     trained = load_trained(trained_run)
     state = checkpoints.load(trained_run).state["twin"]
     for projection in trained.spec.projections:
-        weights = state[f"weights.{projection.name}"].numpy()
+        weights = state[f"synapses.{projection.name}.weight"].numpy()
         assert np.array_equal(projection.w, weights[projection.i, projection.j])
     assert trained.input == "symbols" and trained.readout == "out"
 

@@ -128,5 +128,5 @@ def test_unsupported_threshold_is_named(tmp_path):
     path.write_text(path.read_text())
     (tmp_path / "lif.yaml").write_text(text)
     spec = load_network(path)
-    with pytest.raises(UnsupportedConstruct, match=r"population 'P'.*single comparison"):
+    with pytest.raises(UnsupportedConstruct, match=r"population 'P'.*threshold 'v > v_th or v < -v_th': a threshold must be one comparison"):
         Twin(spec)

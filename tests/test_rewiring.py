@@ -96,7 +96,7 @@ def train_step(twin, deepr, optimizer, inputs, target):
 
 
 def snapshot(twin, names):
-    return {n: (twin.weights[n].detach().clone(), getattr(twin, f"mask_{n}").clone()) for n in names}
+    return {n: (twin.weights[n].detach().clone(), twin.mask(n).clone()) for n in names}
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def trajectory(small_spec):
     deepr = DeepR(twin, l1=1.0, temperature=0.05, seed=1)
     optimizer = torch.optim.Adam(twin.parameters(), lr=1e-2)
     names = deepr.projections
-    signs = {n: getattr(twin, f"sign_{n}") for n in names}
+    signs = {n: twin.sign(n) for n in names}
     records, previous = [], snapshot(twin, names)
     initial_counts = deepr.connection_counts()
     for inputs, target in batches(200):
@@ -122,7 +122,7 @@ def trajectory(small_spec):
             record["wrong_sign"] += int((theta < 0).sum())
             record["dormant_nonzero"] += int((w[~mask] != 0).sum())
             record["mask_mismatch"] += int((mask != (theta > 0)).sum())
-            if twin.projections[n].source == twin.projections[n].target:
+            if _projection(twin, n).source == _projection(twin, n).target:
                 record["autapses"] += int(mask.diagonal().sum()) + int((w.diagonal() != 0).sum())
         records.append(record)
         previous = now
@@ -152,7 +152,7 @@ def test_autapses_never_connected(trajectory, small_spec):
     # Not vacuous: the self-projections took part in the rewiring.
     twin = deepr.twin
     for name in ("recurrent_L_to_L", "recurrent_A_to_A"):
-        assert twin.projections[name].source == twin.projections[name].target
+        assert _projection(twin, name).source == _projection(twin, name).target
         assert any(r["counts"][name] != records[0]["counts"][name] for r in records)
 
 
@@ -164,10 +164,10 @@ def test_matches_plain_adam_when_nothing_crosses_zero(smnist_spec):
         assert torch.equal(twin.weights[name], reference.weights[name])
     deepr = DeepR(twin, l1=0.0, temperature=0.0)
     assert twin.dense_gradient and not reference.dense_gradient
-    smallest = min(float(w.detach()[getattr(twin, f"mask_{n}")].abs().min()) for n, w in twin.weights.items())
+    smallest = min(float(w.detach()[twin.mask(n)].abs().min()) for n, w in twin.weights.items())
     lr = smallest / (10 * n_updates)  # Adam moves each entry by at most ~3 lr per step
     optimizers = torch.optim.Adam(twin.parameters(), lr=lr), torch.optim.Adam(reference.parameters(), lr=lr)
-    initial_masks = {n: getattr(twin, f"mask_{n}").clone() for n in twin.weights}
+    initial_masks = {n: twin.mask(n).clone() for n in twin.weights}
     initial = {n: w.detach().clone() for n, w in twin.weights.items()}
     rng = np.random.default_rng(5)
     for _ in range(n_updates):
@@ -180,11 +180,11 @@ def test_matches_plain_adam_when_nothing_crosses_zero(smnist_spec):
         deepr.step(optimizers[0])
         optimizers[1].step()
     for name in twin.weights:
-        mask = getattr(twin, f"mask_{name}")
+        mask = twin.mask(name)
         assert torch.equal(mask, initial_masks[name]), f"{name}: a synapse crossed zero, lower the learning rate"
         assert torch.equal(twin.weights[name], reference.weights[name] * mask), name
         assert torch.equal(reference.weights[name][~mask], torch.zeros_like(reference.weights[name][~mask]))
-    assert torch.equal(twin.neuron_parameters["out__bias"], reference.neuron_parameters["out__bias"])
+    assert torch.equal(twin.parameter("out", "bias"), reference.parameter("out", "bias"))
     assert any(not torch.equal(twin.weights[n], initial[n]) for n in twin.weights)  # it did train
 
 
@@ -214,21 +214,21 @@ def test_state_dict_resumes_bit_identically(small_spec):
         train_step(twin2, deepr2, optimizer2, inputs, target)
     for name in twin.weights:
         assert torch.equal(twin.weights[name], twin2.weights[name]), name
-        assert torch.equal(getattr(twin, f"mask_{name}"), getattr(twin2, f"mask_{name}")), name
+        assert torch.equal(twin.mask(name), twin2.mask(name)), name
     assert torch.equal(deepr.generator.get_state(), deepr2.generator.get_state())
 
 
 def test_construction_tops_up_to_the_requested_connectivity(smnist_spec):
     """Pairs drawn with replacement start below p; the reference tops up at the first update."""
     twin = Twin(smnist_spec)
-    before = {n: int(getattr(twin, f"mask_{n}").sum()) for n in twin.weights}
+    before = {n: int(twin.mask(n).sum()) for n in twin.weights}
     deepr = DeepR(twin, connectivity=0.12)
     assert deepr.budget == math.floor(sum(w.numel() * 0.12 for w in twin.weights.values()))
     assert deepr.connection_count() == deepr.budget > sum(before.values())
     new = sum(int((w.abs() == torch.tensor(1e-12, dtype=w.dtype)).sum()) for w in twin.weights.values())
     assert new == deepr.budget - sum(before.values())
     for name in ("recurrent_LIF_to_LIF", "recurrent_ALIF_to_ALIF"):
-        assert not getattr(twin, f"mask_{name}").diagonal().any()
+        assert not twin.mask(name).diagonal().any()
     assert "budget=" in repr(deepr)
 
 
@@ -236,13 +236,13 @@ def test_projections_left_out_keep_their_topology(small_spec):
     """Dense gradients reach every matrix; the ones not rewired must not grow synapses."""
     twin = Twin(small_spec)
     fixed = [n for n in twin.weights if not n.startswith("recurrent")]
-    masks = {n: getattr(twin, f"mask_{n}").clone() for n in fixed}
+    masks = {n: twin.mask(n).clone() for n in fixed}
     deepr = DeepR(twin, projections=[n for n in twin.weights if n.startswith("recurrent")], l1=1.0, temperature=0.05)
     optimizer = torch.optim.Adam(twin.parameters(), lr=1e-2)
     for inputs, target in batches(5, seed=3):
         train_step(twin, deepr, optimizer, inputs, target)
     for name in fixed:
-        assert torch.equal(getattr(twin, f"mask_{name}"), masks[name])
+        assert torch.equal(twin.mask(name), masks[name])
         assert not twin.weights[name][~masks[name]].any(), name
     assert deepr.connection_count() == deepr.budget
 
@@ -255,3 +255,7 @@ def test_rejects_bad_arguments(small_spec):
         DeepR(twin, connectivity=0.05)  # the network starts at ~0.3
     with pytest.raises(ValueError, match="exceeds"):
         DeepR(twin, connectivity=1.0)  # autapse positions may not be used
+
+
+def _projection(twin, name):
+    return next(p for p in twin.spec.projections if p.name == name)

@@ -100,7 +100,7 @@ def test_checkpoint_is_self_describing_and_refuses_damage(experiment_path, tmp_p
         checkpoints.load(tmp_path / "missing.safetensors")
 
     state = dict(saved.state, twin=dict(saved.state["twin"]))
-    name = next(k for k in state["twin"] if k.startswith("weights."))
+    name = next(k for k in state["twin"] if k.endswith(".weight"))
     state["twin"][name] = state["twin"][name].clone()
     state["twin"][name][0, 0] = float("nan")
     checkpoints.save(tmp_path / "nan.safetensors", saved.meta, state)

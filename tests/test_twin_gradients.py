@@ -85,7 +85,7 @@ def test_twin_gradients_match_hand_written_alif(tmp_path, models):
 
     x_ref = x.detach().clone().requires_grad_(True)
     leaves = {name: twin.effective_weight(name).detach().clone().requires_grad_(True) for name in ("input", "recurrent", "readout")}
-    bias = twin.neuron_parameters["out__bias"].detach().clone().requires_grad_(True)
+    bias = twin.parameter("out", "bias").detach().clone().requires_grad_(True)
     outputs, spikes = reference(x_ref, leaves["input"], leaves["recurrent"], leaves["readout"], bias, steps)
     ref_loss = ((outputs - target) ** 2).mean() + spikes.mean()
     ref_loss.backward()
@@ -98,7 +98,7 @@ def test_twin_gradients_match_hand_written_alif(tmp_path, models):
         grad = twin.weights[name].grad
         assert leaf.grad.abs().max() > 0, f"no gradient reached {name}"
         torch.testing.assert_close(grad, leaf.grad, rtol=0, atol=1e-10, msg=f"gradient of {name} weights")
-    torch.testing.assert_close(twin.neuron_parameters["out__bias"].grad, bias.grad, rtol=0, atol=1e-10)
+    torch.testing.assert_close(twin.parameter("out", "bias").grad, bias.grad, rtol=0, atol=1e-10)
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=0, atol=1e-10)
 
 

@@ -86,13 +86,13 @@ class DeepR:
     # ------------------------------------------------------------------ access
 
     def _weight(self, name):
-        return self.twin.weights[name]
+        return self.twin.weight(name)
 
     def _mask(self, name):
-        return getattr(self.twin, f"mask_{name}")
+        return self.twin.mask(name)
 
     def _sign(self, name):
-        return getattr(self.twin, f"sign_{name}").to(self._weight(name).dtype)
+        return self.twin.sign(name).to(self._weight(name).dtype)
 
     def connection_counts(self):
         """Connected synapses (theta > 0) per rewired projection."""

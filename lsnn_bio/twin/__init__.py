@@ -1,5 +1,5 @@
-"""The PyTorch twin, generated from Brian2's own abstract code for a NetworkSpec."""
-from .module import Twin, TwinResult
-from .surrogates import PSEUDO_DERIVATIVES, spike
+"""The PyTorch twin: a torch step generated from Brian2's own code for a NetworkSpec."""
+from .module import StepOutput, Twin, TwinError, TwinResult, TwinState
+from .surrogates import PSEUDO_DERIVATIVES
 
-__all__ = ["Twin", "TwinResult", "PSEUDO_DERIVATIVES", "spike"]
+__all__ = ["Twin", "TwinResult", "TwinState", "StepOutput", "TwinError", "PSEUDO_DERIVATIVES"]

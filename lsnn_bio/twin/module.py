@@ -1,24 +1,47 @@
-"""The twin: a batched, differentiable torch.nn.Module generated from a NetworkSpec.
+"""The twin: a torch.nn.Module that computes what the Brian2 network of a NetworkSpec computes.
 
-Weights are dense (n_pre, n_post) parameters times a fixed connectivity mask
-(sparse DEEP R training changes the mask, never the shapes); per-neuron
-parameters declared in the equations (e.g. a readout ``bias``) are parameters
-too. ``forward`` runs Brian2's schedule step by step over a batch of input
-rasters and returns spikes, readout outputs and any recorded variables.
+It owns what training changes: each projection's dense (n_pre, n_post) weight
+with its connectivity mask (DEEP R changes the mask, never the shapes), fixed
+per-synapse delays and signs, and per-neuron parameters declared in the
+equations (e.g. a readout ``bias``). The dynamics are the step generated from
+Brian2's code (``codegen``); ``forward`` runs whole trials through ``engine``
+(open loop: inputs known in advance), ``step`` advances one time step with
+ordinary autograd (closed loop: an agent whose next input depends on its output).
 """
-from dataclasses import dataclass, field, replace
-from functools import partial
+import dataclasses
+import warnings
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..errors import LsnnBioError
 from ..units import to_si
-from . import step
-from .compiler import compile_spec
+from . import engine
+from .codegen import NEVER, generate
+from .delivery import DelayLine
 from .surrogates import PSEUDO_DERIVATIVES
 
-_NEVER = -(2**40)  # "last spike" of a neuron that never spiked, in steps
+DTYPES = (torch.float32, torch.float64)
+
+
+class TwinError(LsnnBioError, ValueError):
+    """A request the twin cannot honour (bad argument, input shape, device)."""
+
+
+class TwinState(NamedTuple):
+    """Where a simulation stands: the step's state, the last spikes still travelling, the step count."""
+
+    neurons: tuple  # the generated State NamedTuple: one (batch, N) tensor per field
+    history: dict  # source -> (max_delay, batch, n) spikes pushed in the last steps, oldest first
+    step: int  # time steps simulated so far (Brian2's t / dt)
+
+
+class StepOutput(NamedTuple):
+    spikes: dict  # population -> (batch, N)
+    outputs: dict  # readout -> (batch, N)
 
 
 @dataclass
@@ -26,216 +49,384 @@ class TwinResult:
     spikes: dict  # population -> (steps, batch, N) 0/1
     outputs: dict  # readout -> (steps, batch, N)
     states: dict = field(default_factory=dict)  # (population, variable) -> (steps, batch, N)
+    final_state: TwinState | None = None
+
+
+class _Synapses(nn.Module):
+    def __init__(self, weight, mask, delay, sign, coefficient, dtype):
+        super().__init__()
+        self.weight = nn.Parameter(torch.tensor(weight, dtype=dtype))
+        self.register_buffer("mask", torch.tensor(mask))
+        self.register_buffer("delay", torch.tensor(delay))
+        self.register_buffer("sign", torch.tensor(sign, dtype=torch.int8))
+        self.register_buffer("coefficient", torch.tensor(coefficient, dtype=dtype))
+
+
+class _Neurons(nn.Module):
+    def __init__(self, parameters, dtype):
+        super().__init__()
+        self.values = nn.ParameterDict({n: nn.Parameter(torch.tensor(v, dtype=dtype)) for n, v in parameters.items()})
 
 
 class Twin(nn.Module):
     """A PyTorch network that computes what the Brian2 network of ``spec`` computes.
 
-    ``pseudo_derivative`` is one of ``surrogates.PSEUDO_DERIVATIVES`` (default the
-    paper's triangle, gamma = 0.3); ``detach_reset`` stops gradients through resets.
+    ``pseudo_derivative``: one of ``PSEUDO_DERIVATIVES`` (default the paper's
+    triangle, height ``gamma`` = 0.3, half-width ``width`` = 1 in units of the
+    normalised distance to threshold). ``detach_reset`` stops gradients through
+    resets. ``compile``: fuse the step and its backward with ``torch.compile``
+    (identical spikes; worth it for training, a compile costs seconds).
     """
 
     def __init__(self, spec, dtype=torch.float32, device="cpu", pseudo_derivative="triangle", gamma=0.3,
-                 width=1.0, detach_reset=False):
+                 width=1.0, detach_reset=False, compile=False):
         super().__init__()
+        if dtype not in DTYPES:
+            raise TwinError(f"dtype {dtype} is not supported (accepted: torch.float32, torch.float64; half precision "
+                            "cannot resolve the threshold crossings the twin must reproduce)")
         if pseudo_derivative not in PSEUDO_DERIVATIVES:
-            raise ValueError(f"unknown pseudo_derivative '{pseudo_derivative}' (accepted: {', '.join(PSEUDO_DERIVATIVES)})")
-        self.spec, self.dtype = spec, dtype
-        self.derivative, self.gamma, self.width = PSEUDO_DERIVATIVES[pseudo_derivative], gamma, width
-        self.detach_reset = detach_reset
-        self.dt = to_si(spec.dt)
-        self.plans, projections = compile_spec(spec, dtype)
-        self.projections = {p.name: p for p in projections}
+            raise TwinError(f"unknown pseudo_derivative {pseudo_derivative!r} (accepted: {', '.join(PSEUDO_DERIVATIVES)})")
+        for name, value in (("gamma", gamma), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+                raise TwinError(f"{name} must be a positive number, got {value!r}")
+        device = _check_device(device)
+        self.spec = spec
+        self.settings = dict(pseudo_derivative=pseudo_derivative, gamma=float(gamma), width=float(width),
+                             detach_reset=bool(detach_reset))
+        self.compile_kernels = bool(compile)
+        self.dense_gradient = False  # DEEP R: gradients for absent synapses too
+        self._cache = {}
+        base = self._generated(())
+        self.population_codes = base.populations
+        self.effects = {e.projection: e for e in base.effects}
 
-        self.weights = nn.ParameterDict()
-        for plan in projections:
-            n_pre, n_post = spec.size_of(plan.source), spec.size_of(plan.target)
-            w = np.zeros((n_pre, n_post))
-            mask = np.zeros((n_pre, n_post), dtype=bool)
+        self.synapses = nn.ModuleDict()
+        for projection in spec.projections:
+            n_pre, n_post = spec.size_of(projection.source), spec.size_of(projection.target)
+            weight, mask = np.zeros((n_pre, n_post)), np.zeros((n_pre, n_post), dtype=bool)
             delay = np.zeros((n_pre, n_post), dtype=np.int64)
-            projection = next(p for p in spec.projections if p.name == plan.name)
             if projection.potential_delay is not None:
                 delay[:] = projection.potential_delay
-            sign = projection.potential_sign if projection.potential_sign is not None else np.ones((n_pre, n_post))
-            w[plan.i, plan.j], mask[plan.i, plan.j], delay[plan.i, plan.j] = plan.w, True, plan.delay
-            sign[plan.i, plan.j] = plan.sign
-            self.weights[plan.name] = nn.Parameter(torch.tensor(w, dtype=dtype))
-            self.register_buffer(f"mask_{plan.name}", torch.tensor(mask))
-            self.register_buffer(f"delay_{plan.name}", torch.tensor(delay))
-            self.register_buffer(f"sign_{plan.name}", torch.tensor(sign, dtype=torch.int8))
-            coefficient = np.broadcast_to(np.asarray(plan.coefficient, dtype=np.float64), (n_post,))
-            self.register_buffer(f"coefficient_{plan.name}", torch.tensor(coefficient.copy(), dtype=dtype))
-        self.neuron_parameters = nn.ParameterDict(
-            {
-                f"{plan.name}__{name}": nn.Parameter(torch.tensor(values, dtype=dtype))
-                for plan in self.plans.values()
-                for name, values in plan.parameters.items()
-            }
-        )
-        # Projections grouped by the variable they drive: one matmul per (target, variable) and step.
-        self.routes = {}
-        for plan in projections:
-            self.routes.setdefault((plan.target, plan.target_var), []).append(plan.name)
-        self._compiled_step = None
-        self.dense_gradient = False
+            sign = np.ones((n_pre, n_post), dtype=np.int8)
+            if projection.potential_sign is not None:
+                sign[:] = projection.potential_sign
+            i, j = projection.i, projection.j
+            weight[i, j], mask[i, j], delay[i, j], sign[i, j] = projection.w, True, projection.delay, projection.sign
+            self.synapses[projection.name] = _Synapses(weight, mask, delay, sign, self.effects[projection.name].coefficient,
+                                                       dtype)
+        self.neurons = nn.ModuleDict({
+            name: _Neurons({v: np.broadcast_to(code.initial[v], (code.size,)).copy() for v in code.parameters}, dtype)
+            for name, code in self.population_codes.items()
+        })
+        self.delayed_projections = [e.projection for e in base.effects if e.delayed or e.from_input]
+        self.lines = self._delay_lines(base)
         self.to(device)
 
-    # ------------------------------------------------------------------ weights
+    # ------------------------------------------------------------------ structure
+
+    def _delay_lines(self, generated):
+        lines = {}
+        for source in dict.fromkeys(self.effects[p].source for p in self.delayed_projections):
+            projections = [(p, f"{self.effects[p].target}__{self.effects[p].variable}")
+                           for p in self.delayed_projections if self.effects[p].source == source]
+            routes = {route: self.spec.size_of(route.split("__")[0]) for _, route in projections}
+            delays = {p: self.synapses[p].delay for p, _ in projections}
+            lines[source] = DelayLine(source, self.spec.size_of(source), source in self.spec.inputs, projections, routes,
+                                      delays)
+        return lines
+
+    def _generated(self, record):
+        key = ("generated", tuple(record))
+        if key not in self._cache:
+            self._cache[key] = generate(self.spec, record=record, **self.settings)
+        return self._cache[key]
+
+    def _kernels(self, record):
+        key = ("kernels", tuple(record), self.compile_kernels)
+        if key not in self._cache:
+            self._cache[key] = engine.Kernels(self._generated(record).function, compile=self.compile_kernels)
+        return self._cache[key]
+
+    def __getstate__(self):  # generated functions are rebuilt on use, so the module pickles and deep-copies
+        state = self.__dict__.copy()
+        state["_cache"] = {}
+        return state
+
+    def source(self, record=()):
+        """The generated torch source of one time step (what ``forward`` and ``step`` run)."""
+        return self._generated(self._check_record(record)).source
+
+    @property
+    def dtype(self):
+        return next(iter(self.synapses.values())).weight.dtype if len(self.synapses) else \
+            next(iter(self.parameters())).dtype
+
+    @property
+    def device(self):
+        return next(iter(self.buffers())).device
+
+    # ------------------------------------------------------------------ weights and parameters
+
+    def weight(self, name):
+        return self.synapses[name].weight
+
+    def mask(self, name):
+        return self.synapses[name].mask
+
+    def delay(self, name):
+        return self.synapses[name].delay
+
+    def sign(self, name):
+        return self.synapses[name].sign
+
+    def parameter(self, population, variable):
+        return self.neurons[population].values[variable]
+
+    def parameter_values(self, population):
+        return dict(self.neurons[population].values)
+
+    @property
+    def weights(self):
+        """{projection: (n_pre, n_post) weight parameter}."""
+        return {name: s.weight for name, s in self.synapses.items()}
 
     def effective_weight(self, name):
-        """The (n_pre, n_post) weight as Brian2 uses it: masked, in SI units.
+        """The (n_pre, n_post) weight as Brian2 uses it: masked, in SI units of the synapse's weight.
 
-        With ``dense_gradient`` (set by DEEP R, which keeps dormant weights at
-        exactly 0) the mask is left out so dormant entries get gradients too.
+        With ``dense_gradient`` (DEEP R, which keeps absent weights at exactly 0)
+        the mask is left out so absent synapses get gradients too.
         """
-        if self.dense_gradient:
-            return self.weights[name]
-        return self.weights[name] * getattr(self, f"mask_{name}")
+        synapses = self.synapses[name]
+        return synapses.weight if self.dense_gradient else synapses.weight * synapses.mask
 
-    def route_matrix(self, names):
-        """(sum n_pre, delays * n_post) matrix of a route, the on_pre factor folded in."""
-        max_delay = max(int(getattr(self, f"delay_{n}").max()) if getattr(self, f"delay_{n}").numel() else 0 for n in names)
-        blocks = []
-        for name in names:
-            w = self.effective_weight(name) * getattr(self, f"coefficient_{name}")
-            delay = getattr(self, f"delay_{name}")
-            per_delay = [w * (delay == d) for d in range(max_delay + 1)]
-            blocks.append(torch.stack(per_delay, dim=1).reshape(w.shape[0], -1))
-        return torch.cat(blocks, dim=0), max_delay + 1
+    def _delivered(self, name):
+        """What one presynaptic spike adds to the target variable: the weight times the on_pre factor."""
+        return self.effective_weight(name) * self.synapses[name].coefficient
+
+    def delays_of(self, line):
+        return {p: self.synapses[p].delay for p, _ in line.projections}
+
+    def masks_of(self, line):
+        return {p: self.synapses[p].mask for p, _ in line.projections}
+
+    def sequence_tensors(self, generated):
+        """The differentiable inputs of a trial: delayed effective weights, then the step's params."""
+        tensors = [self._delivered(p) for p in self.delayed_projections]
+        return tensors + self._params(generated)
+
+    def _params(self, generated):
+        values = []
+        for name in generated.layout.params:
+            if name.startswith("w0__"):
+                projection = name[len("w0__"):]
+                weight = self._delivered(projection)
+                values.append(torch.where(self.synapses[projection].delay == 0, weight, torch.zeros_like(weight)))
+            else:
+                population, variable = name.split("__", 1)
+                values.append(self.parameter(population, variable))
+        return values
+
+    def consts(self, Consts):
+        return Consts(*(torch.arange(self.spec.size_of(name.split("__")[0]), dtype=self.dtype, device=self.device)
+                        for name in Consts._fields))
+
+    def output_sizes(self, layout):
+        sizes = {f"spikes__{p}": self.spec.size_of(p) for p in layout.spikes}
+        sizes.update({f"readout__{p}": self.spec.size_of(p) for p in layout.readouts})
+        sizes.update({f"record__{p}__{v}": self.spec.size_of(p) for p, v in layout.recorded})
+        return sizes
+
+    # ------------------------------------------------------------------ simulation
+
+    def initial_state(self, batch):
+        """The state before the first step: the documents' initial values, no spike travelling."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
+            raise TwinError(f"batch must be a positive whole number, got {batch!r}")
+        generated = self._generated(())
+        values = []
+        for name in generated.layout.state:
+            population, variable = name.split("__", 1)
+            code = self.population_codes[population]
+            if variable == "lastspike":
+                value = NEVER / to_si(self.spec.dt)  # in steps, like Brian2's -10 s
+            elif variable == "not_refractory":
+                value = 1.0
+            elif variable == "spikes":
+                value = 0.0
+            else:
+                value = code.initial[variable]
+            tensor = torch.as_tensor(value, dtype=self.dtype, device=self.device)
+            values.append(tensor.expand(batch, code.size).clone())
+        history = {s: torch.zeros(line.max_delay, batch, line.size, dtype=self.dtype, device=self.device)
+                   for s, line in self.lines.items()}
+        return TwinState(generated.types["State"](*values), history, 0)
+
+    def forward(self, inputs, record=(), state=None, steps=None):
+        """Simulate ``inputs`` ({input name: (steps, batch, n) 0/1}) from ``state`` (default: initial).
+
+        ``record`` lists (population, variable) pairs to return per step (state
+        variables, parameters or subexpressions such as the ALIF threshold ``A``),
+        as Brian2's StateMonitor(when='end') records them.
+        """
+        record = self._check_record(record)
+        inputs, shape = self._check_inputs(inputs, steps)
+        if state is None:
+            state = self.initial_state(shape[1])
+        generated = self._generated(record)
+        outputs, final = engine.run(self, generated, self._kernels(record), inputs, state, shape)
+        named = dict(zip([n for n in generated.layout.outputs if not n.startswith("pushed__")], outputs))
+        return TwinResult(
+            spikes={p: named[f"spikes__{p}"] for p in generated.layout.spikes},
+            outputs={p: named[f"readout__{p}"] for p in generated.layout.readouts},
+            states={(p, v): named[f"record__{p}__{v}"] for p, v in generated.layout.recorded},
+            final_state=final,
+        )
+
+    def step(self, state, inputs):
+        """One time step with ordinary autograd: ``state, out = twin.step(state, {input: (batch, n)})``."""
+        generated = self._generated(())
+        inputs = self._check_step_inputs(inputs, state)
+        currents, history = {}, {}
+        for source, line in self.lines.items():
+            past = state.history[source]
+            window = torch.cat([past, inputs[source][None]]) if line.is_input else past
+            matrix = line.differentiable_matrix({p: self._delivered(p) for p, _ in line.projections},
+                                                self.delays_of(line))
+            current = window.permute(1, 0, 2).reshape(window.shape[1], -1) @ matrix
+            for route in line.routes:
+                value = current[:, route.offset:route.offset + route.size]
+                currents[route.name] = value if route.name not in currents else currents[route.name] + value
+            history[source] = window[1:] if line.is_input else past  # populations get this step's spikes below
+        types = generated.types
+        t_steps = torch.tensor(float(state.step), dtype=self.dtype, device=self.device)
+        drive = types["Drive"](*(currents[name] for name in generated.layout.drive))
+        neurons, out = generated.function(state.neurons, drive, types["Params"](*self._params(generated)),
+                                          self.consts(types["Consts"]), t_steps)
+        named = dict(zip(out._fields, out))
+        for source, line in self.lines.items():
+            if not line.is_input and line.max_delay:
+                history[source] = torch.cat([history[source][1:], named[f"pushed__{source}"][None]])
+        output = StepOutput(spikes={p: named[f"spikes__{p}"] for p in generated.layout.spikes},
+                            outputs={p: named[f"readout__{p}"] for p in generated.layout.readouts})
+        return TwinState(neurons, history, state.step + 1), output
+
+    # ------------------------------------------------------------------ back to Brian2
 
     def trained_spec(self):
         """The network as it is now, as a NetworkSpec: connected synapses and per-neuron parameters.
 
-        This is what goes back to Brian2 (weights in SI units, delays and signs of
-        the synapses that exist).
+        This is what goes back to Brian2 (weights in SI units, delays and signs
+        of the synapses that exist).
         """
         projections = []
         for projection in self.spec.projections:
-            name = projection.name
-            mask = getattr(self, f"mask_{name}").cpu().numpy()
-            i, j = np.nonzero(mask)
-            weights = self.weights[name].detach().double().cpu().numpy()
-            projections.append(replace(
-                projection, i=i, j=j, w=weights[i, j],
-                delay=getattr(self, f"delay_{name}").cpu().numpy()[i, j],
-                sign=getattr(self, f"sign_{name}").cpu().numpy()[i, j],
-            ))
+            synapses = self.synapses[projection.name]
+            i, j = np.nonzero(synapses.mask.cpu().numpy())
+            weights = synapses.weight.detach().double().cpu().numpy()
+            projections.append(dataclasses.replace(
+                projection, i=i, j=j, w=weights[i, j], delay=synapses.delay.cpu().numpy()[i, j],
+                sign=synapses.sign.cpu().numpy()[i, j]))
         populations = {}
         for name, population in self.spec.populations.items():
             initial = dict(population.initial)
             for var, value in self.parameter_values(name).items():
                 initial[var] = value.detach().double().cpu().numpy() * population.unit(var)
-            populations[name] = replace(population, initial=initial)
-        return replace(self.spec, projections=projections, populations=populations)
+            populations[name] = dataclasses.replace(population, initial=initial)
+        return dataclasses.replace(self.spec, projections=projections, populations=populations)
 
-    def parameter_values(self, population):
-        plan = self.plans[population]
-        return {name: self.neuron_parameters[f"{population}__{name}"] for name in plan.parameters}
+    # ------------------------------------------------------------------ checks
 
-    # ------------------------------------------------------------------ simulation
+    def _check_record(self, record):
+        pairs = []
+        for item in record:
+            if not (isinstance(item, tuple) and len(item) == 2):
+                raise TwinError(f"record takes (population, variable) pairs, got {item!r}")
+            population, variable = item
+            if population not in self.spec.populations:
+                raise TwinError(f"record: unknown population '{population}' (accepted: {', '.join(self.spec.populations)})")
+            known = _recordable(self.spec.populations[population], self.population_codes[population])
+            if variable not in known:
+                raise TwinError(f"record: population '{population}' has no variable '{variable}' "
+                                f"(accepted: {', '.join(sorted(known))})")
+            pairs.append((population, variable))
+        return tuple(dict.fromkeys(pairs))
 
-    def initial_state(self, batch):
-        device = next(self.parameters()).device
-        state = {}
-        for name, plan in self.plans.items():
-            state[name] = {
-                var: torch.as_tensor(plan.initial[var], dtype=self.dtype, device=device).expand(batch, plan.size).clone()
-                for var in plan.state_vars
-            }
-            state[name]["_last_spike"] = torch.full((batch, plan.size), _NEVER, dtype=torch.int64, device=device)
-        return state
-
-    def forward(self, inputs, record=(), state=None):
-        """Simulate ``inputs`` ({input name: (steps, batch, n)} 0/1 rasters).
-
-        ``record`` lists (population, variable) pairs to return per step (state
-        variables, parameters or subexpressions such as the ALIF threshold ``A``).
-        """
-        steps, batch = self._check_inputs(inputs)
-        device = next(self.parameters()).device
-        inputs = {name: torch.as_tensor(x, dtype=self.dtype, device=device) for name, x in inputs.items()}
-        state = self.initial_state(batch) if state is None else state
-        routes = {key: self.route_matrix(names) for key, names in self.routes.items()}
-        buffers = {key: torch.zeros(batch, slots, self.spec.size_of(key[0]), dtype=self.dtype, device=device)
-                   for key, (_, slots) in routes.items()}
-        fixed = {
-            "routes": {key: matrix for key, (matrix, _) in routes.items()},
-            "parameters": {name: self.parameter_values(name) for name in self.plans},
-            "zeros": {name: torch.zeros(batch, plan.size, dtype=self.dtype, device=device) for name, plan in self.plans.items()},
-            "index": {name: torch.arange(plan.size, device=device, dtype=self.dtype) for name, plan in self.plans.items()},
-        }
-        step_function = self._compiled_step or self.step
-        trace = []
-        for t in range(steps):
-            tensor_t = torch.tensor(t, device=device)
-            state, buffers, observed = step_function(tensor_t, state, buffers, {n: x[t] for n, x in inputs.items()}, fixed, tuple(record))
-            trace.append(observed)
-        return TwinResult(
-            spikes={n: torch.stack([o["spikes"][n] for o in trace]) for n in trace[0]["spikes"]} if trace else {},
-            outputs={n: torch.stack([o["outputs"][n] for o in trace]) for n in trace[0]["outputs"]} if trace else {},
-            states={k: torch.stack([o["states"][k] for o in trace]) for k in record} if trace else {},
-        )
-
-    def step(self, t, state, buffers, inputs, fixed, record=()):
-        """One time step in Brian2's schedule; returns (state, buffers, observations)."""
-        envs = {}
-        for name, plan in self.plans.items():  # groups: state updates
-            env = {**plan.constants, **fixed["parameters"][name], **state[name], "t": t * self.dt,
-                   "_zeros": fixed["zeros"][name], "i": fixed["index"][name], "N": float(plan.size)}
-            if plan.refractory_steps is not None:
-                env["not_refractory"] = (t - state[name]["_last_spike"]) >= plan.refractory_steps
-            step.run_block(plan.update, env, partial(step.state_update_write, env=env))
-            envs[name] = env
-        fired = {}
-        for name, plan in self.plans.items():  # thresholds
-            if plan.spiking:
-                z, crossed = step.threshold(plan.threshold, envs[name], self.derivative, self.gamma, self.width)
-                fired[name] = (z, crossed)
-                envs[name]["_last_spike"] = torch.where(crossed, t, envs[name]["_last_spike"])
-        spike_of = {**inputs, **{n: z for n, (z, _) in fired.items()}}
-        buffers = dict(buffers)
-        for key, names in self.routes.items():  # synapses
-            presynaptic = torch.cat([spike_of[self.projections[n].source] for n in names], dim=1)
-            arriving, buffers[key] = step.deliver(buffers[key], presynaptic, fixed["routes"][key])
-            target, var = key
-            envs[target][var] = envs[target][var] + arriving
-        for name, plan in self.plans.items():  # resets
-            if plan.reset is not None and name in fired:
-                step.reset(plan.reset, envs[name], *fired[name], self.detach_reset)
-        new_state = {
-            name: {**{var: envs[name][var] for var in plan.state_vars}, "_last_spike": envs[name]["_last_spike"]}
-            for name, plan in self.plans.items()
-        }
-        observed = {
-            "spikes": {name: z for name, (z, _) in fired.items()},
-            "outputs": {name: self._value(plan, plan.output, envs[name]) for name, plan in self.plans.items() if plan.readout},
-            "states": {(p, v): self._value(self.plans[p], v, envs[p]) for p, v in record},
-        }
-        return new_state, buffers, observed
-
-    def compile_step(self, **options):
-        """Use ``torch.compile`` for the time step (the loop over time stays in Python)."""
-        self._compiled_step = torch.compile(self.step, **options)
-        return self
-
-    def _value(self, plan, var, env):
-        if var in plan.outputs:
-            local = dict(env)
-            step.run_block(plan.outputs[var], local)
-            value = local["_value"]
-        else:
-            value = env[var]
-        return value.expand_as(env["_zeros"]) if torch.is_tensor(value) else torch.full_like(env["_zeros"], value)
-
-    def _check_inputs(self, inputs):
+    def _check_inputs(self, inputs, steps):
         expected = {name: group.size for name, group in self.spec.inputs.items()}
-        if set(inputs) != set(expected):
-            raise ValueError(f"inputs must be given for exactly {sorted(expected)}, got {sorted(inputs)}")
-        shapes = {name: tuple(x.shape) for name, x in inputs.items()}
-        steps_batch = {s[:2] for s in shapes.values()}
-        for name, shape in shapes.items():
-            if len(shape) != 3 or shape[2] != expected[name]:
-                raise ValueError(f"input '{name}' must have shape (steps, batch, {expected[name]}), got {shape}")
-        if len(steps_batch) != 1:
-            raise ValueError(f"all inputs must share (steps, batch), got {shapes}")
-        return steps_batch.pop()
+        if not isinstance(inputs, dict) or set(inputs) != set(expected):
+            got = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
+            raise TwinError(f"inputs must be given for exactly {sorted(expected)}, got {got}")
+        converted, shapes = {}, set()
+        for name, x in inputs.items():
+            x = torch.as_tensor(x, device=self.device).to(self.dtype)
+            if x.ndim != 3 or x.shape[2] != expected[name]:
+                raise TwinError(f"input '{name}' must have shape (steps, batch, {expected[name]}), got {tuple(x.shape)}")
+            converted[name] = x
+            shapes.add(tuple(x.shape[:2]))
+        if len(shapes) > 1:
+            raise TwinError(f"all inputs must share (steps, batch), got {sorted(shapes)}")
+        if not shapes:
+            if steps is None:
+                raise TwinError("a network without inputs needs steps=... (and runs with batch 1)")
+            shapes.add((int(steps), 1))
+        shape = shapes.pop()
+        if shape[0] <= 0 or shape[1] <= 0:
+            raise TwinError(f"inputs need at least one step and one trial, got (steps, batch) = {shape}")
+        return converted, shape
+
+    def _check_step_inputs(self, inputs, state):
+        expected = {name: group.size for name, group in self.spec.inputs.items()}
+        if not isinstance(inputs, dict) or set(inputs) != set(expected):
+            raise TwinError(f"step inputs must be given for exactly {sorted(expected)}")
+        batch = state.neurons[0].shape[0] if len(state.neurons) else 1
+        converted = {}
+        for name, x in inputs.items():
+            x = torch.as_tensor(x, device=self.device).to(self.dtype)
+            if tuple(x.shape) != (batch, expected[name]):
+                raise TwinError(f"step input '{name}' must have shape ({batch}, {expected[name]}), got {tuple(x.shape)}")
+            converted[name] = x
+        return converted
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        _upgrade_state_dict(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+
+
+def _recordable(population, code):
+    from brian2 import Equations
+
+    names = set(Equations(population.model.equations).names)
+    if code.refractory:
+        names |= {"lastspike", "not_refractory"}
+    return names
+
+
+def _upgrade_state_dict(state_dict, prefix):
+    """Checkpoints written before the twin engine rewrite named tensors ``weights.X``, ``mask_X``, ..."""
+    for key in list(state_dict):
+        if not key.startswith(prefix):
+            continue
+        rest = key[len(prefix):]
+        new = None
+        if rest.startswith("weights."):
+            new = f"synapses.{rest[len('weights.'):]}.weight"
+        for old in ("mask", "delay", "sign", "coefficient"):
+            if rest.startswith(f"{old}_"):
+                new = f"synapses.{rest[len(old) + 1:]}.{old}"
+        if rest.startswith("neuron_parameters."):
+            population, variable = rest[len("neuron_parameters."):].split("__", 1)
+            new = f"neurons.{population}.values.{variable}"
+        if new is not None:
+            state_dict[prefix + new] = state_dict.pop(key)
+
+
+def _check_device(device):
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise TwinError(f"unknown device {device!r} (accepted: 'cpu', 'cuda', 'cuda:N')") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TwinError("device 'cuda' was asked for, but this torch sees no CUDA device (accepted here: 'cpu')")
+    if device.type not in ("cpu", "cuda"):
+        warnings.warn(f"the twin is tested on cpu and cuda only, not {device.type}", RuntimeWarning, stacklevel=3)
+    return device
