@@ -339,25 +339,36 @@ class _Generator:
                 raise UnsupportedConstruct(f"{where}: a reset must not write 'not_refractory'")
             target = self._written(population, statement, where)
             self._emit(f"{new} = {_combine(statement.op, target, value)}")
-            gradient = "" if self.detach_reset else f" + _{population}__surrogate * ({new} - {target})"
+            # the gradient term is exactly 0 forward; nan_to_num keeps it so when a state diverged to inf
+            gradient = "" if self.detach_reset else f" + _{population}__surrogate * torch.nan_to_num({new} - {target})"
             self._emit(f"{target} = torch.where({fired}, {new}, {target}){gradient}")
 
     def _pathway(self, runner, routes_done, pushed_done):
         effect = self.effect_of[runner.synapses.name]
         target = f"{effect.target}__{effect.variable}"
-        self._emit(f"# ---- {runner.name} ({runner.when}, order {runner.order}): on_pre '{runner.synapses.name}'")
+        lines = []
         if (effect.delayed or effect.from_input) and target not in routes_done:
             routes_done.add(target)
-            self._emit(f"{target} = {target} + drive.{target}")
-        if effect.from_input:
-            return
-        if not self.populations[effect.source].spiking:
-            raise UnsupportedConstruct(f"projection '{effect.projection}': its source '{effect.source}' has no threshold")
-        if effect.source not in pushed_done:
-            pushed_done.add(effect.source)
-            self._emit(f"_pushed__{effect.source} = {effect.source}__spikes")
-        if effect.same_step:
-            self._emit(f"{target} = {target} + _pushed__{effect.source} @ params.w0__{effect.projection}")
+            lines.append(self._add_to(effect, target, f"drive.{target}"))
+        if not effect.from_input:
+            if not self.populations[effect.source].spiking:
+                raise UnsupportedConstruct(f"projection '{effect.projection}': its source '{effect.source}' has no threshold")
+            if effect.source not in pushed_done:
+                pushed_done.add(effect.source)
+                lines.append(f"_pushed__{effect.source} = {effect.source}__spikes")
+            if effect.same_step:
+                lines.append(self._add_to(effect, target, f"_pushed__{effect.source} @ params.w0__{effect.projection}"))
+        if lines:
+            self._emit(f"# ---- {runner.name} ({runner.when}, order {runner.order}): {runner.synapses.name}")
+            for line in lines:
+                self._emit(line)
+
+    def _add_to(self, effect, target, amount):
+        """``target += amount``; Brian2 skips refractory neurons for variables marked (unless refractory)."""
+        variable = self.objects.groups[effect.target].variables[effect.variable]
+        if getattr(variable, "conditional_write", None) is None:
+            return f"{target} = {target} + {amount}"
+        return f"{target} = torch.where({effect.target}__not_refractory != 0, {target} + {amount}, {target})"
 
     def _outputs(self):
         self._emit("# ---- outputs (end of step, like Brian2's monitors)")

@@ -26,7 +26,7 @@ class PseudoDerivative:
         gamma, width, antiderivative = float(gamma), float(width), self.antiderivative
 
         def spike(x, crossed):
-            smooth = antiderivative(x, gamma, width)
+            smooth = antiderivative(torch.nan_to_num(x), gamma, width)  # finite, so the value stays exactly 0/1
             return crossed.to(x.dtype) + (smooth - smooth.detach())
 
         return spike
