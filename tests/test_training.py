@@ -204,10 +204,18 @@ def test_the_test_split_is_read_once_after_training_and_validation_decides(exper
     assert written["test_windows"] >= 64 and written["validation_windows"] >= 24
 
 
-def test_a_finished_run_cannot_be_trained_further(experiment_path, tmp_path):
+def test_a_finished_run_cannot_be_trained_further_and_draws_its_learning_curve(experiment_path, tmp_path):
     train(experiment_path, tmp_path / "run", 2).run()
     with pytest.raises(LsnnBioError, match="is finished and its test split was read"):
         train(experiment_path, tmp_path / "run", 4, resume=True)
+    script = experiment_path.parent.parent / "analysis" / "learning_curve.py"
+    drawn = subprocess.run([sys.executable, str(script), str(tmp_path / "run"), str(tmp_path / "run"), "--out",
+                            str(tmp_path / "curve.png")], capture_output=True, text=True)
+    assert drawn.returncode == 0, drawn.stderr
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "curve.png").stat().st_size > 20_000
+    missing = subprocess.run([sys.executable, str(script), str(tmp_path), "--out", str(tmp_path / "x.png")],
+                             capture_output=True, text=True)
+    assert missing.returncode != 0 and "no metrics.jsonl" in missing.stderr
 
 
 def test_time_step_of_task_and_network_must_agree(experiment_path, models, tmp_path):
