@@ -13,7 +13,7 @@ from pathlib import Path
 import lsnn_bio
 from lsnn_bio.brian import BrianNetwork
 from lsnn_bio.tasks import make_task
-from lsnn_bio.validation import test_trials
+from lsnn_bio.validation import held_out_trials
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +25,7 @@ def main():
     args = parser.parse_args()
     spec = lsnn_bio.load_network(ROOT / "models" / "lsnn_store_recall.yaml", seed=0)
     task = make_task("store_recall")
-    rasters = [batch.inputs[:, b] for batch in test_trials(task, args.trials) for b in range(batch.size)]
+    rasters = [batch.inputs[:, b] for batch in held_out_trials(task, "test", args.trials) for b in range(batch.size)]
     print(f"store-recall LSNN, {task.steps} steps per trial, {len(rasters)} trials")
 
     start = time.perf_counter()

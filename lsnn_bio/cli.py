@@ -42,7 +42,7 @@ def _validate(args):
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"{report['trials']} trials ({report['windows']} decisions) on {report['device']}:")
+        print(f"{report['trials']} {report['split']} trials ({report['windows']} decisions) on {report['device']}:")
         print(f"  twin accuracy        {report['twin_accuracy']:.4f} ({report['twin_dtype']})")
         print(f"  Brian2 accuracy      {report['brian_accuracy']:.4f}")
         print(f"  prediction agreement {report['prediction_agreement']:.4f}")
@@ -55,7 +55,7 @@ def _simulate(args):
 
     record = [v.strip() for v in args.record.split(",") if v.strip()] if args.record else []
     report = simulate(args.checkpoint, trials=args.trials, out=args.out, record=record, device=args.device,
-                      raster=args.raster, directory=args.build_dir)
+                      raster=args.raster, directory=args.build_dir, split=args.split)
     print(json.dumps(report))
     return 0
 
@@ -100,15 +100,18 @@ def parser():
     validate.add_argument("checkpoint", help="a run folder's checkpoint.safetensors")
     validate.add_argument("--device", default="cpp_standalone", choices=["runtime", "numpy", "cpp_standalone", "cuda_standalone"],
                           help="Brian2 device (runtime = numpy); default cpp_standalone")
-    validate.add_argument("--split", default="test", help="data split (test)")
-    validate.add_argument("--trials", type=int, default=None, help="number of test trials (default: the whole split)")
+    validate.add_argument("--split", default="test", choices=["validation", "test"],
+                          help="held-out split to run (default test: the finished model, beside summary.json's test "
+                               "figure; use validation when the result feeds a decision)")
+    validate.add_argument("--trials", type=int, default=None, help="number of trials, from the split's start (default: all)")
     validate.add_argument("--build-dir", default=None, help="folder for the standalone build (default: temporary)")
     validate.add_argument("--json", action="store_true", help="print one JSON object")
     validate.set_defaults(run=_validate)
 
-    simulate = commands.add_parser("simulate", help="simulate test trials of a trained checkpoint in Brian2, write Neo")
+    simulate = commands.add_parser("simulate", help="simulate held-out trials of a trained checkpoint in Brian2, write Neo")
     simulate.add_argument("checkpoint", help="a run folder's checkpoint.safetensors")
-    simulate.add_argument("--trials", type=int, required=True, help="number of test trials to simulate")
+    simulate.add_argument("--trials", type=int, required=True, help="number of trials to simulate, from the split's start")
+    simulate.add_argument("--split", default="test", choices=["validation", "test"], help="held-out split (default test)")
     simulate.add_argument("--record", default="", help="comma-separated variables to record, e.g. v,A,b")
     simulate.add_argument("--out", required=True, help="Neo file: .nix, .nwb, .pkl or .mat (chooses Neo's IO)")
     simulate.add_argument("--device", default="cpp_standalone", choices=["runtime", "numpy", "cpp_standalone", "cuda_standalone"])

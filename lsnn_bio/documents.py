@@ -16,6 +16,7 @@ import yaml
 from brian2.units.fundamentalunits import DimensionMismatchError, get_dimensions
 
 from . import equations as brian_equations
+from . import seeds
 from .errors import DocumentError
 from .spec import InputGroup, NetworkSpec, NeuronModel, Population, SynapseModel
 from .units import describe_dimensions, parse_quantity
@@ -327,7 +328,7 @@ def _apply_dale(doc, dale, inputs, populations, seed):
     recurrent = [p for p in populations.values() if not p.readout]
     if host not in {p.name for p in recurrent}:
         raise doc.error("dale.inhibitory_in", f"'{host}' is not a recurrent population", ", ".join(p.name for p in recurrent))
-    rng = np.random.default_rng([seed, 7])
+    rng = seeds.generator(seed, "dale_signs")
     for group in inputs.values():
         n_exc = int(fraction * group.size) + 1 if fraction < 1 else group.size
         signs = np.where(np.arange(group.size) < n_exc, 1, -1)

@@ -3,12 +3,14 @@
 The paper's initialisations (reference section 1.5): weights N(0, 1)/sqrt(n_pre)
 on a uniformly drawn sparse mask (pairs drawn with replacement, as the official
 ``weight_sampler`` does), Glorot-uniform for readouts, integer delays drawn
-uniformly. All randomness comes from numpy generators keyed by the seed and the
-projection's position, so every engine sees the same network.
+uniformly. All randomness comes from numpy generators on the seed's ``structure``
+stream, one per projection keyed by its name (``seeds.py``), so every engine sees the
+same network and adding a projection leaves the others' weights unchanged.
 """
 import brian2
 import numpy as np
 
+from . import seeds
 from .spec import Projection, SynapseModel
 
 INITS = ("normal", "glorot_uniform", "balanced_signed", "zeros")
@@ -16,7 +18,7 @@ INITS = ("normal", "glorot_uniform", "balanced_signed", "zeros")
 
 def initialise_projections(doc, entries, inputs, populations, dt, seed):
     projections = []
-    for index, (name, entry) in enumerate(entries.items()):
+    for name, entry in entries.items():
         key = f"projections.{name}"
         doc.check_keys(entry, {"source", "target", "weights", "connectivity", "delay", "autapses", "synapse", "sign"}, key)
         sources = _names(doc, entry.get("source"), f"{key}.source", {**inputs, **{n: p for n, p in populations.items() if not p.readout}})
@@ -24,7 +26,7 @@ def initialise_projections(doc, entries, inputs, populations, dt, seed):
         groups = {**inputs, **populations}
         n_pre = sum(groups[s].size for s in sources)
         n_post = sum(groups[t].size for t in targets)
-        rng = np.random.default_rng([seed, index])
+        rng = seeds.generator(seed, "structure", name)
 
         p = float(entry.get("connectivity", 1.0))
         if not 0 < p <= 1:

@@ -1,7 +1,8 @@
 """Simulate a trained network in Brian2 and export the activity as Neo.
 
-The trials are the task's test trials (their stimulus, cue and label times
-become Neo Events and Epochs), simulated by one compiled Brian2 binary.
+The trials are the first trials of one held-out split of the task (test by
+default; their stimulus, cue and label times become Neo Events and Epochs),
+simulated by one compiled Brian2 binary.
 """
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from .brian import BrianNetwork
 from .errors import LsnnBioError
 from .neo_export import EXTENSIONS, to_block, write_block
 from .trained import load_trained
-from .validation import test_trials
+from .validation import held_out_trials
 
 
 def recordable(population):
@@ -33,7 +34,7 @@ def record_plan(spec, variables):
     return plan
 
 
-def simulate(path, trials, out, record=(), device="cpp_standalone", raster=None, directory=None, log=sys.stderr):
+def simulate(path, trials, out, record=(), device="cpp_standalone", raster=None, directory=None, split="test", log=sys.stderr):
     out = Path(out)
     if out.suffix not in EXTENSIONS:
         raise LsnnBioError(f"--out {out}: unknown Neo format '{out.suffix}' (accepted: {', '.join(EXTENSIONS)})")
@@ -41,8 +42,8 @@ def simulate(path, trials, out, record=(), device="cpp_standalone", raster=None,
         raise LsnnBioError(f"--out {out}: the folder {out.parent} does not exist")
     trained = load_trained(path)
     plan = record_plan(trained.spec, record)
-    batches = test_trials(trained.task, trials)
-    print(f"[simulate] {sum(b.size for b in batches)} trials of {trained.model_name} on {device}", file=log, flush=True)
+    batches = held_out_trials(trained.task, split, trials)
+    print(f"[simulate] {sum(b.size for b in batches)} {split} trials of {trained.model_name} on {device}", file=log, flush=True)
     network = BrianNetwork(trained.spec, device=device, steps=trained.task.steps, record=plan, directory=directory)
     results, events = [], []
     for batch in batches:
@@ -51,12 +52,12 @@ def simulate(path, trials, out, record=(), device="cpp_standalone", raster=None,
             events.append(batch.events[b])
     simulator = "brian2cuda" if device == "cuda_standalone" else "brian2"
     annotations = {"checkpoint": str(path), "checkpoint_sha256": trained.digest, "device": device,
-                   "experiment": trained.experiment.name, "task": trained.task.name}
+                   "experiment": trained.experiment.name, "task": trained.task.name, "split": split}
     block = to_block(trained.spec, results, dt=trained.spec.dt, simulator=simulator, annotations=annotations, events=events)
     write_block(block, out)
     if raster:
         from .plots import raster as draw
 
-        draw(trained.spec, results[0], raster, events=events[0], title=f"{trained.model_name}, test trial 0 ({simulator})")
+        draw(trained.spec, results[0], raster, events=events[0], title=f"{trained.model_name}, {split} trial 0 ({simulator})")
     return {"out": str(out), "trials": len(results), "raster": str(raster) if raster else None,
             "spikes": int(sum(r.spikes[p].sum() for r in results for p in r.spikes))}

@@ -1,9 +1,13 @@
 """Validate a trained network in Brian2: Brian2's own accuracy beside the twin's, trial by trial.
 
 Brian2 builds the network from the checkpoint alone, compiles it once (C++ or
-CUDA standalone) and runs every test trial through that one binary, swapping
-only the input raster. Predictions come from Brian2's own readout states, the
-same window averages the loss used during training.
+CUDA standalone) and runs every trial of one held-out split through that one
+binary, swapping only the input raster. Predictions come from Brian2's own
+readout states, the same window averages the loss used during training.
+
+The split defaults to test: validation reports the frozen, finished model beside
+the twin's test figure in summary.json, on the same trials. Use the validation
+split whenever the Brian2 figure feeds a decision (a device, a dtype, a model).
 """
 import sys
 import time
@@ -16,17 +20,21 @@ from tqdm import tqdm
 from .brian import BrianNetwork
 from .check import spike_agreement
 from .errors import LsnnBioError
+from .tasks import HELD_OUT
 from .trained import load_trained
 from .training.losses import window_logits
 
 
-def test_trials(task, count=None, batch_size=64):
-    """The first ``count`` trials of the task's test split (all of it by default), as batches."""
-    total = task.test_size() if count is None else min(count, task.test_size())
+def held_out_trials(task, split="test", count=None, batch_size=64):
+    """The first ``count`` trials of a held-out split ("validation" or "test"; all of it by default), as batches."""
+    if split not in HELD_OUT:
+        raise LsnnBioError(f"--split {split!r} is not a held-out split (accepted: {', '.join(HELD_OUT)})")
+    size = task.split_size(split)
+    total = size if count is None else min(count, size)
     if total <= 0:
         raise LsnnBioError(f"--trials must be positive, got {count}")
     batches, taken = [], 0
-    for batch in task.test_batches(batch_size):
+    for batch in task.batches(split, batch_size):
         keep = min(batch.size, total - taken)
         batches.append(_head(batch, keep))
         taken += keep
@@ -43,13 +51,13 @@ def predictions(outputs, batch):
 
 
 def validate(path, device="cpp_standalone", split="test", trials=None, directory=None, progress=True, log=sys.stderr):
-    if split != "test":
-        raise LsnnBioError(f"split '{split}' is not available for validation (accepted: test)")
+    if split not in HELD_OUT:
+        raise LsnnBioError(f"--split {split!r} is not a held-out split (accepted: {', '.join(HELD_OUT)})")
     trained = load_trained(path)
     task = trained.task
-    batches = test_trials(task, trials)
+    batches = held_out_trials(task, split, trials)
     count = sum(b.size for b in batches)
-    print(f"[validate] {trained.model_name}: {count} test trials of {task.steps} steps on {device}", file=log, flush=True)
+    print(f"[validate] {trained.model_name}: {count} {split} trials of {task.steps} steps on {device}", file=log, flush=True)
 
     start = time.perf_counter()
     network = BrianNetwork(trained.spec, device=device, steps=task.steps, directory=directory)
@@ -86,6 +94,7 @@ def validate(path, device="cpp_standalone", split="test", trials=None, directory
         "checkpoint": str(path),
         "checkpoint_sha256": trained.digest,
         "device": device,
+        "split": split,
         "trials": count,
         "windows": int(labels.size),
         "twin_accuracy": float((twin_predicted == labels).mean()),

@@ -14,7 +14,8 @@ from lsnn_bio.training.checkpoint import CheckpointError
 from lsnn_bio.validation import validate
 
 SMALL = ["task.symbol_ms=20", "batch_size=16", "validation.every=4", "validation.batch_size=16",
-         "checkpoint_every=4", "test_batch_size=64", "task.test_sequences=24", "stop=null", "dtype=float64"]
+         "checkpoint_every=4", "test_batch_size=64", "task.validation_sequences=16", "task.test_sequences=24", "stop=null",
+         "dtype=float64"]
 
 
 @pytest.fixture(scope="module")
@@ -38,21 +39,25 @@ def test_checkpoint_alone_rebuilds_the_trained_network(trained_run):
 
 
 def test_validate_in_cpp_standalone_matches_the_twin(trained_run, tmp_path):
-    report = validate(trained_run, device="cpp_standalone", trials=12, directory=tmp_path / "build", progress=False)
-    assert report["trials"] == 12 and report["windows"] >= 12
+    report = validate(trained_run, device="cpp_standalone", directory=tmp_path / "build", progress=False)
+    assert report["split"] == "test" and report["trials"] == 24 and report["windows"] >= 24
     assert report["prediction_agreement"] == 1.0
     assert report["spike_agreement"] == 1.0  # float64 twin: identical spikes
     assert report["brian_accuracy"] == report["twin_accuracy"]
+    summary = json.loads((trained_run.parent / "summary.json").read_text())  # the same trials the trainer tested on
+    assert report["twin_accuracy"] == summary["test_accuracy"] and report["windows"] == summary["test_windows"]
 
 
-def test_cli_validate_json_keys(trained_run):
+def test_cli_validate_json_keys_on_the_validation_split(trained_run):
     command = [sys.executable, "-m", "lsnn_bio.cli", "validate", str(trained_run), "--device", "runtime",
-               "--trials", "3", "--json"]
+               "--split", "validation", "--trials", "3", "--json"]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert {"trials", "twin_accuracy", "brian_accuracy", "prediction_agreement", "spike_agreement"} <= set(data)
-    assert data["trials"] == 3
+    assert data["trials"] == 3 and data["split"] == "validation"
+    bad = subprocess.run(command[:-5] + ["--split", "train"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice: 'train' (choose from 'validation', 'test')" in bad.stderr
 
 
 def test_checkpoint_of_another_model_is_refused(trained_run, tmp_path, models):
@@ -87,6 +92,22 @@ def test_simulate_writes_neo_in_pynn_layout_with_a_raster(trained_run, tmp_path)
     assert {"LIF.v", "ALIF.v", "ALIF.A", "out.out"} <= names
     assert str(next(s for s in segment.analogsignals if s.name == "ALIF.A").units.dimensionality) == "mV"
     assert segment.events and (tmp_path / "raster.png").stat().st_size > 10_000
+    assert block.annotations["split"] == "test"
+
+
+def test_simulate_takes_its_trials_from_the_chosen_split(trained_run, tmp_path):
+    from lsnn_bio.simulation import simulate
+
+    trained = load_trained(trained_run)
+    counts = {}
+    for split in ("validation", "test"):
+        report = simulate(trained_run, trials=2, out=tmp_path / f"{split}.nix", device="runtime", split=split)
+        batch = next(trained.task.batches(split, 2))
+        with torch.no_grad():
+            result = trained.twin({trained.input: torch.as_tensor(batch.inputs, dtype=trained.twin.dtype)})
+        counts[split] = sum(int(s.sum()) for s in result.spikes.values())
+        assert report["spikes"] == counts[split]  # float64 twin: the same spikes on the same trials
+    assert counts["validation"] != counts["test"]  # so the check above can tell the splits apart
 
 
 def test_simulate_refuses_bad_requests_before_writing(trained_run, tmp_path):

@@ -1,5 +1,6 @@
 """Tasks: the encoding against a hand-written raster, store-recall targets against an independent
-reconstruction from the spikes, split hygiene, and the IDX reader on files written byte by byte."""
+reconstruction from the spikes, split hygiene (train, validation and test apart), time steps, and the
+IDX reader and MNIST layouts on files written byte by byte."""
 import gzip
 import struct
 
@@ -8,14 +9,17 @@ import pytest
 
 from lsnn_bio.errors import LsnnBioError
 from lsnn_bio.tasks import (
+    SPLITS,
     TASKS,
     IdxFormatError,
+    MissingDataError,
     SequentialDigits,
     SequentialMNIST,
     StoreRecall,
     TaskError,
+    check_time_step,
     encode_pixel_sequences,
-    load_mnist,
+    load_mnist_pair,
     make_task,
     read_idx,
     threshold_crossings,
@@ -87,19 +91,36 @@ def test_sequential_digits_layout_window_and_cue(digits):
     np.testing.assert_array_equal(batch.windows[0, 0], [152, 160])
 
 
-def test_sequential_digits_split_is_stratified_fixed_and_disjoint(digits):
+def test_sequential_digits_splits_are_stratified_fixed_and_disjoint(digits):
+    sizes = {split: digits.split_size(split) for split in SPLITS}
+    assert sum(sizes.values()) == 1797
+    assert abs(sizes["test"] - 0.2 * 1797) <= 10 and abs(sizes["validation"] - 0.1 * 1797) <= 10
+    indices = digits.indices
+    for a in SPLITS:
+        for b in SPLITS:
+            assert a == b or not set(indices[a]) & set(indices[b]), (a, b)
+    labels = {split: digits._splits[split][1] for split in SPLITS}
+    overall = np.bincount(np.concatenate(list(labels.values())), minlength=10) / 1797
+    for split in ("validation", "test"):  # stratified: each class in the same proportion as overall
+        counts = np.bincount(labels[split], minlength=10)
+        assert counts.min() >= 10 and np.abs(counts / counts.sum() - overall).max() < 0.01, split
     again = SequentialDigits()
-    test_images, test_labels = digits._test
-    np.testing.assert_array_equal(test_images, again._test[0])
-    assert digits.test_size() + digits.train_size() == 1797 and abs(digits.test_size() - 0.2 * 1797) <= 1
-    assert np.bincount(test_labels, minlength=10).min() >= 30  # stratified: every digit held out
-    assert not set(digits.train_indices) & set(digits.test_indices)
-    assert len(set(digits.train_indices) | set(digits.test_indices)) == 1797
-    assert not np.array_equal(SequentialDigits(seed=1).test_indices, digits.test_indices)
-    sizes = [b.size for b in digits.test_batches(100)]
-    assert sum(sizes) == digits.test_size() and sizes[-1] == digits.test_size() % 100
-    labels = np.concatenate([b.labels[:, 0] for b in digits.test_batches(100)])
-    np.testing.assert_array_equal(labels, test_labels)
+    for split in SPLITS:
+        np.testing.assert_array_equal(again.indices[split], indices[split])
+    assert not np.array_equal(SequentialDigits(seed=1).indices["test"], indices["test"])
+    for split in ("validation", "test"):
+        chunks = list(digits.batches(split, 100))
+        assert [b.size for b in chunks[:-1]] == [100] * (len(chunks) - 1) and sum(b.size for b in chunks) == sizes[split]
+        np.testing.assert_array_equal(np.concatenate([b.labels[:, 0] for b in chunks]), labels[split])
+    drawn = digits.batch("validation", 500, np.random.default_rng(0))  # random draws stay inside their split
+    assert set(drawn.labels[:, 0]) <= set(labels["validation"]) and drawn.size == 500
+
+
+def test_sequential_digits_refuses_fractions_that_leave_nothing_to_train():
+    with pytest.raises(TaskError, match="validation_fraction \\+ test_fraction"):
+        SequentialDigits(validation_fraction=0.5, test_fraction=0.5)
+    with pytest.raises(TaskError, match="validation_fraction must be a fraction"):
+        SequentialDigits(validation_fraction=0)
 
 
 # --------------------------------------------------------------------------- store-recall
@@ -174,39 +195,89 @@ def test_store_recall_poisson_rates():
     assert set(np.unique(batch.inputs)) <= {0.0, 1.0}
 
 
-def test_store_recall_test_split_fixed_and_separate_from_training():
-    task = StoreRecall(symbol_ms=20, test_sequences=50, seed=4)
-    first = list(task.test_batches(16))
-    assert [b.size for b in first] == [16, 16, 16, 2] and task.test_size() == 50
-    whole = next(StoreRecall(symbol_ms=20, test_sequences=50, seed=4).test_batches(50))
-    for name in ("inputs", "labels", "mask", "windows"):
-        joined = np.concatenate([getattr(b, name) for b in first], axis=1 if name == "inputs" else 0)
-        np.testing.assert_array_equal(joined, getattr(whole, name))  # same trials whatever the batch size
-    assert sum((b.events for b in first), []) == whole.events
-    other_seed = next(StoreRecall(symbol_ms=20, test_sequences=50, seed=5).test_batches(50))
-    assert not np.array_equal(other_seed.inputs, whole.inputs)
-    train = task.batch("train", 50, np.random.default_rng(4))
-    assert not np.array_equal(train.inputs, whole.inputs)
-    assert not np.array_equal(train.labels, whole.labels)
+def trials(batches):
+    """The trials of a list of batches, one (inputs, windows, labels, mask) tuple each."""
+    return [(b.inputs[:, t], b.windows[t], b.labels[t], b.mask[t]) for b in batches for t in range(b.size)]
+
+
+def same_trial(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("split", ["validation", "test"])
+def test_store_recall_held_out_trials_do_not_depend_on_the_batch_size(split):
+    task = StoreRecall(symbol_ms=20, validation_sequences=37, test_sequences=50, seed=4)
+    sizes = {"validation": 37, "test": 50}
+    assert task.split_size(split) == sizes[split] and task.split_size("train") is None
+    rng = np.random.default_rng(11)
+    whole = list(StoreRecall(symbol_ms=20, validation_sequences=37, test_sequences=50, seed=4).batches(split, 64))
+    assert [b.size for b in whole] == [sizes[split]]
+    for size in rng.integers(1, 40, size=4):
+        chunks = list(task.batches(split, int(size)))
+        assert [b.size for b in chunks[:-1]] == [size] * (len(chunks) - 1)
+        got = trials(chunks)
+        assert len(got) == sizes[split] and all(same_trial(a, b) for a, b in zip(got, trials(whole)))
+        assert sum((b.events for b in chunks), []) == whole[0].events
+
+
+def test_store_recall_splits_are_separate_streams():
+    task = StoreRecall(symbol_ms=20, validation_sequences=64, test_sequences=64, seed=4)
+    validation, test = (next(task.batches(split, 64)) for split in ("validation", "test"))
+    train = task.batch("train", 64, np.random.default_rng(4))
+    pairs = [(validation, test), (validation, train), (test, train)]
+    for a, b in pairs:
+        assert not np.array_equal(a.inputs, b.inputs)
+        assert not any(same_trial(x, y) for x in trials([a]) for y in trials([b]))
+    symbols = {name: {tuple(e[2] + e[3] for e in trial) for trial in batch.events}
+               for name, batch in (("validation", validation), ("test", test), ("train", train))}
+    assert len(symbols["validation"] & symbols["test"]) < 10  # almost all sequences differ (a few coincide by chance)
+    other_seed = next(StoreRecall(symbol_ms=20, validation_sequences=64, test_sequences=64, seed=5).batches("test", 64))
+    assert not np.array_equal(other_seed.inputs, test.inputs)
     a, b = task.batch("train", 8, np.random.default_rng(6)), task.batch("train", 8, np.random.default_rng(6))
     np.testing.assert_array_equal(a.inputs, b.inputs)
-    drawn = task.batch("test", 5, np.random.default_rng(0))
-    assert drawn.inputs.shape == (240, 5, 100)
+    drawn = task.batch("test", 5, np.random.default_rng(0))  # a random draw from test comes from the fixed test set
+    assert all(any(same_trial(x, y) for y in trials([test])) for x in trials([drawn]))
+
+
+def test_store_recall_renders_itself_at_other_time_steps():
+    coarse, fine = StoreRecall(symbol_ms=20, dt_ms=1.0), StoreRecall(symbol_ms=20, dt_ms=0.5)
+    assert (fine.steps, fine.symbol_steps, fine.dt_ms) == (2 * coarse.steps, 40, 0.5)
+    batch = fine.batch("train", 256, np.random.default_rng(0))
+    active = np.stack([reconstruct(fine, batch.inputs, t) for t in range(256)], axis=1)
+    spikes = batch.inputs.reshape(fine.n_symbols, fine.symbol_steps, 256, 4, fine.inputs_per_group)
+    cells = np.broadcast_to(active[:, None, :, :, None], spikes.shape)
+    rate_hz = spikes[cells].mean() / (0.5e-3)
+    assert abs(rate_hz - 50.0) < 2.0, rate_hz  # the rate in Hz, not per step, is what the task keeps
+    np.testing.assert_array_equal(batch.windows % 40, 0)
+    with pytest.raises(TaskError, match="symbol_ms=20 ms is not a positive whole number of 0.3 ms steps"):
+        StoreRecall(symbol_ms=20, dt_ms=0.3)
+    with pytest.raises(TaskError, match="rate_hz must be in"):
+        StoreRecall(rate_hz=50, dt_ms=25)
+
+
+def test_a_time_step_mismatch_is_refused_with_what_to_change(digits):
+    check_time_step(StoreRecall(symbol_ms=20, dt_ms=0.5), 0.5)
+    with pytest.raises(TaskError, match="steps of 1 ms but network 'n' has dt = 0.5 ms .*dt_ms: 0.5"):
+        check_time_step(StoreRecall(symbol_ms=20), 0.5, "network 'n'")
+    with pytest.raises(TaskError, match="defined at 1 ms only; use a network with dt: 1 ms"):
+        check_time_step(digits, 0.1)
 
 
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda t: t.batch("validation", 4, np.random.default_rng(0)), "'train', 'test'"),
+        (lambda t: t.batch("dev", 4, np.random.default_rng(0)), "'train', 'validation', 'test'"),
+        (lambda t: next(t.batches("train", 4)), "accepted: 'validation', 'test'.*batch\\('train'"),
         (lambda t: t.batch("train", 0, np.random.default_rng(0)), "positive integer"),
         (lambda t: t.batch("train", 2.5, np.random.default_rng(0)), "positive integer"),
-        (lambda t: next(t.test_batches(-1)), "positive integer"),
+        (lambda t: next(t.batches("test", -1)), "positive integer"),
         (lambda t: t.batch("train", 4, 0), "default_rng"),
+        (lambda t: t.split_size("dev"), "unknown split 'dev'"),
     ],
 )
 def test_bad_arguments_say_what_is_accepted(call, message):
     task = StoreRecall(symbol_ms=10, test_sequences=4)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(TaskError, match=message):
         call(task)
 
 
@@ -214,7 +285,7 @@ def test_make_task_and_options_round_trip(tmp_path):
     task = make_task("store_recall", symbol_ms=20, n_symbols=9)
     assert isinstance(task, StoreRecall) and task.steps == 180 and task.max_recalls == 3
     assert make_task(task.name, **task.options).options == task.options
-    assert set(TASKS) == {"store_recall", "sequential_digits", "sequential_mnist"}
+    assert set(TASKS) >= {"store_recall", "sequential_digits", "sequential_mnist"}
     with pytest.raises(TaskError, match="accepted: .*sequential_digits"):
         make_task("mnist")
     with pytest.raises(TaskError, match="unknown option symbol_len .*accepted: symbol_ms"):
@@ -280,7 +351,7 @@ def test_read_idx_errors_name_the_file(tmp_path):
     assert isinstance(error, LsnnBioError) and isinstance(error, ValueError)
 
 
-def fake_mnist(folder, n_train=20, n_test=10, gz=("train-images-idx3-ubyte",), seed=0):
+def fake_mnist(folder, n_train=20, n_test=10, gz=("train-images-idx3-ubyte",), seed=0, train=True):
     rng = np.random.default_rng(seed)
     folder.mkdir(exist_ok=True)
     arrays = {
@@ -291,41 +362,107 @@ def fake_mnist(folder, n_train=20, n_test=10, gz=("train-images-idx3-ubyte",), s
     }
     arrays["t10k-images-idx3-ubyte"][0, 0, :] = 255  # white pixels fire the 'equals 1' channel
     for stem, array in arrays.items():
-        name = stem + (".gz" if stem in gz else "")
-        write(folder / name, idx_bytes(array), compress=stem in gz)
+        if train or stem.startswith("t10k"):
+            name = stem + (".gz" if stem in gz else "")
+            write(folder / name, idx_bytes(array), compress=stem in gz)
     return arrays
 
 
-def test_sequential_mnist_on_a_fake_folder(tmp_path):
-    arrays = fake_mnist(tmp_path / "mnist")
+def grey(images):
+    return images.astype(np.float32) * np.float32(1 / 255)
+
+
+def test_sequential_mnist_standard_layout_holds_out_the_first_5000_training_images(tmp_path):
+    arrays = fake_mnist(tmp_path / "mnist", n_train=5012, n_test=10)
     task = SequentialMNIST(tmp_path / "mnist")
-    assert (task.steps, task.n_inputs, task.test_size()) == (840, 80, 10)
-    batch = task.batch("train", 6, np.random.default_rng(0))
-    assert batch.inputs.shape == (840, 6, 80) and batch.inputs.dtype == np.float32
-    np.testing.assert_array_equal(batch.windows[:, 0], np.tile([812, 840], (6, 1)))  # the last of 30 bins of 28 ms
-    batches = list(task.test_batches(4))
-    assert [b.size for b in batches] == [4, 4, 2]
-    np.testing.assert_array_equal(np.concatenate([b.labels[:, 0] for b in batches]), arrays["t10k-labels-idx1-ubyte"])
-    first = batches[0].inputs[:, 0]
+    assert (task.steps, task.n_inputs, task.dt_ms) == (840, 80, 1.0)
+    assert {split: task.split_size(split) for split in SPLITS} == {"train": 12, "validation": 5000, "test": 10}
+    train_images, train_labels = arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]
+    validation = list(task.batches("validation", 2048))
+    assert [b.size for b in validation] == [2048, 2048, 904]
+    np.testing.assert_array_equal(np.concatenate([b.labels[:, 0] for b in validation]), train_labels[:5000])
+    np.testing.assert_array_equal(validation[0].inputs[:784, :, :79], threshold_crossings(grey(train_images[:2048]), 40))
+    batch = task.batch("train", 64, np.random.default_rng(0))  # drawn from the 12 images after the first 5000 only
+    shown = batch.inputs[:784, :, :79].transpose(1, 0, 2)
+    candidates = threshold_crossings(grey(train_images[5000:]), 40).transpose(1, 0, 2)
+    for trial, label in zip(shown, batch.labels[:, 0]):
+        matches = [k for k in range(12) if np.array_equal(trial, candidates[k])]
+        assert matches and all(train_labels[5000 + k] == label for k in matches)
+
+    test = list(task.batches("test", 4))
+    assert [b.size for b in test] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate([b.labels[:, 0] for b in test]), arrays["t10k-labels-idx1-ubyte"])
+    first = test[0].inputs[:, 0]
     assert first[:28, 78].all() and first[28:784, 78].sum() == (arrays["t10k-images-idx3-ubyte"][0].ravel()[28:] == 255).sum()
-    grey = arrays["t10k-images-idx3-ubyte"][:4].astype(np.float32) * np.float32(1 / 255)
-    np.testing.assert_array_equal(batches[0].inputs[:784, :, :79], threshold_crossings(grey, 40))
+    np.testing.assert_array_equal(test[0].inputs[:784, :, :79], threshold_crossings(grey(arrays["t10k-images-idx3-ubyte"][:4]), 40))
     np.testing.assert_array_equal(first[:, 79], [0] * 784 + [1] * 56)
+    np.testing.assert_array_equal(test[0].windows[:, 0], np.tile([812, 840], (4, 1)))  # the last of 30 bins of 28 ms
     assert SequentialMNIST(tmp_path / "mnist", ms_per_pixel=2).steps == 1680
+    fake_mnist(tmp_path / "small")
+    with pytest.raises(TaskError, match="holds 20 images; files: train\\+t10k holds out the first 5000"):
+        SequentialMNIST(tmp_path / "small")
+
+
+def test_sequential_mnist_index_split_of_the_t10k_pair(tmp_path):
+    """The README's split of the official 10,000: train 0-7999, validation 8000-8999, test 9000-9999."""
+    folder = tmp_path / "t10k"
+    folder.mkdir()
+    index = np.arange(10_000)
+    images = np.zeros((10_000, 28, 28), dtype=np.uint8)
+    images[:, 5, 0], images[:, 5, 1] = index % 256, index // 256  # each image carries its own index
+    write(folder / "t10k-images-idx3-ubyte.gz", idx_bytes(images), compress=True)
+    write(folder / "t10k-labels-idx1-ubyte", idx_bytes((index * 7 % 10).astype(np.uint8)))
+    task = SequentialMNIST(folder, files="t10k")  # no training files needed
+    assert task.options["files"] == "t10k" and {s: task.split_size(s) for s in SPLITS} == {
+        "train": 8000, "validation": 1000, "test": 1000}
+    for split, (start, stop) in {"train": (0, 8000), "validation": (8000, 9000), "test": (9000, 10_000)}.items():
+        held = task._splits[split][0]
+        np.testing.assert_array_equal(held[:, 5, 0].astype(int) + 256 * held[:, 5, 1].astype(int), index[start:stop])
+        np.testing.assert_array_equal(task._splits[split][1], index[start:stop] * 7 % 10)
+    labels = np.concatenate([b.labels[:, 0] for b in task.batches("test", 300)])
+    np.testing.assert_array_equal(labels, index[9000:] * 7 % 10)
+    drawn = task.batch("train", 512, np.random.default_rng(0)).labels[:, 0]
+    assert set(drawn) <= set(index[:8000] * 7 % 10)
+
+    small = tmp_path / "small"
+    fake_mnist(small, n_test=30, train=False)
+    task = SequentialMNIST(small, files="t10k")
+    assert [task.split_size(s) for s in SPLITS] == [24, 3, 3]
+    np.testing.assert_array_equal(next(task.batches("test", 3)).labels[:, 0], np.arange(27, 30) % 10)
+
+
+def test_sequential_mnist_missing_files_are_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MissingDataError, match="data folder .*nowhere does not exist \\(folder: nowhere, from the current "
+                                               "directory\\).*--set task.folder=PATH"):
+        SequentialMNIST("nowhere", files="t10k")
+    fake_mnist(tmp_path / "only_t10k", train=False)
+    with pytest.raises(MissingDataError, match="train-images-idx3-ubyte \\(or train-images-idx3-ubyte.gz\\) not found; "
+                                               ".*use files: t10k"):
+        SequentialMNIST("only_t10k")
+    assert SequentialMNIST("only_t10k", files="t10k").options["folder"] == str(tmp_path / "only_t10k")
+    with pytest.raises(TaskError, match="files='mnist' is not known \\(accepted: 'train\\+t10k', 't10k'\\)"):
+        SequentialMNIST("only_t10k", files="mnist")
+    error = MissingDataError("x")
+    assert isinstance(error, LsnnBioError) and isinstance(error, FileNotFoundError)
 
 
 def test_load_mnist_reports_mismatched_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
-        load_mnist(tmp_path)
+    with pytest.raises(MissingDataError, match="t10k-images-idx3-ubyte"):
+        load_mnist_pair(tmp_path, "t10k")
     fake_mnist(tmp_path / "a")
     write(tmp_path / "a" / "t10k-labels-idx1-ubyte", idx_bytes(np.zeros(9, dtype=np.uint8)))
     with pytest.raises(IdxFormatError, match="10 images but .*t10k-labels-idx1-ubyte holds 9 labels"):
-        load_mnist(tmp_path / "a")
+        load_mnist_pair(tmp_path / "a", "t10k")
     fake_mnist(tmp_path / "b")
     write(tmp_path / "b" / "t10k-labels-idx1-ubyte", idx_bytes(np.zeros((10, 1), dtype=np.uint8)))
     with pytest.raises(IdxFormatError, match="expected MNIST labels, a 1-D"):
-        load_mnist(tmp_path / "b")
+        load_mnist_pair(tmp_path / "b", "t10k")
     fake_mnist(tmp_path / "c")
     write(tmp_path / "c" / "t10k-images-idx3-ubyte", idx_bytes(np.zeros((10, 784), dtype=np.uint8)))
     with pytest.raises(IdxFormatError, match="expected MNIST images, a 3-D uint8"):
-        load_mnist(tmp_path / "c")
+        load_mnist_pair(tmp_path / "c", "t10k")
+    fake_mnist(tmp_path / "d")
+    write(tmp_path / "d" / "train-labels-idx1-ubyte", idx_bytes(np.full(20, 10, dtype=np.uint8)))
+    with pytest.raises(IdxFormatError, match="labels must be digits 0-9"):
+        load_mnist_pair(tmp_path / "d", "train")

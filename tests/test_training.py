@@ -6,13 +6,14 @@ import sys
 import pytest
 import torch
 
+from lsnn_bio.errors import LsnnBioError
 from lsnn_bio.training import Trainer, TrainingDiverged, load_experiment
 from lsnn_bio.training import checkpoint as checkpoints
 from lsnn_bio.training.checkpoint import CheckpointError
 from lsnn_bio.training.losses import rate_regulariser, window_logits
 
 SMALL = ["task.symbol_ms=20", "batch_size=8", "validation.every=2", "validation.batch_size=16",
-         "checkpoint_every=2", "test_batch_size=64", "task.test_sequences=64", "stop=null"]
+         "checkpoint_every=2", "test_batch_size=64", "task.validation_sequences=24", "task.test_sequences=64", "stop=null"]
 
 
 @pytest.fixture
@@ -85,6 +86,7 @@ def test_checkpoint_is_self_describing_and_refuses_damage(experiment_path, tmp_p
     assert set(saved.state) >= {"twin", "optimizer", "torch_rng"}
     summary = json.loads((run / "summary.json").read_text())
     assert 0 <= summary["test_error"] <= 1
+    assert saved.meta["experiment"]["task"]["dt_ms"] == 1.0  # every task option is recorded, the time step included
 
     damaged = tmp_path / "damaged.safetensors"
     data = bytearray(path.read_bytes())
@@ -136,3 +138,103 @@ def test_resume_with_other_settings_is_refused(experiment_path, tmp_path):
     train(experiment_path, tmp_path / "run", 1).run()
     with pytest.raises(Exception, match="different settings for batch_size"):
         train(experiment_path, tmp_path / "run", 2, resume=True, settings=SMALL + ["batch_size=4"])
+
+
+class SplitSpy:
+    """A real task that records, in order, every split the trainer asks it for and how many training batches preceded."""
+
+    def __init__(self, task):
+        self.task, self.calls, self.train_draws = task, [], 0
+
+    def __getattr__(self, name):
+        return getattr(self.task, name)
+
+    def batch(self, split, size, rng):
+        self.calls.append(("batch", split, self.train_draws))
+        self.train_draws += split == "train"
+        return self.task.batch(split, size, rng)
+
+    def batches(self, split, size):
+        self.calls.append(("batches", split, self.train_draws))
+        return self.task.batches(split, size)
+
+    def split_size(self, split):
+        self.calls.append(("split_size", split, self.train_draws))
+        return self.task.split_size(split)
+
+
+def spied_trainer(path, out, iterations, settings=SMALL):
+    experiment = load_experiment(path, settings=settings)
+    made = experiment.task
+    spies = []
+
+    def task(dt=None):
+        spies.append(SplitSpy(made(dt)))
+        return spies[-1]
+
+    experiment.task = task
+    return Trainer(experiment, out, iterations=iterations, progress=False), spies
+
+
+@pytest.mark.parametrize("stop", [None, 1.01])
+def test_the_test_split_is_read_once_after_training_and_validation_decides(experiment_path, tmp_path, stop):
+    settings = SMALL + ([f"stop.validation_error_below={stop}"] if stop else [])
+    trainer, spies = spied_trainer(experiment_path, tmp_path / "run", 5, settings)
+    summary = trainer.run()
+    calls = spies[0].calls
+    trained = 2 if stop else 5  # an error below 1.01 stops at the first validation, after iteration 2
+    assert summary["iterations"] == trained and summary["stopped_early"] == bool(stop)
+    last_train = max(i for i, call in enumerate(calls) if call[:2] == ("batch", "train"))
+    test_calls = [i for i, call in enumerate(calls) if call[1] == "test"]
+    assert [calls[i][:2] for i in test_calls] == [("batches", "test")], calls  # the whole test split, once, no random draws
+    assert test_calls[0] > last_train and calls[test_calls[0]][2] == trained
+    assert test_calls[0] == len(calls) - 1  # nothing is asked of the task after the test split
+    validations = [call[2] for call in calls if call[1] == "validation"]
+    assert validations == ([2] if stop else [2, 4, 5])  # every decision point looked at validation, whole split
+    assert all(call[0] == "batches" for call in calls if call[1] == "validation")
+
+    records = lines(tmp_path / "run")
+    assert [r["split"] for r in records].count("test") == 1 and records[-1]["split"] == "test"
+    final_validation = [r for r in records if r["split"] == "validation"][-1]
+    assert final_validation["iteration"] == trained and final_validation["trials"] == 24
+    written = json.loads((tmp_path / "run" / "summary.json").read_text())
+    for key in ("accuracy", "error", "windows", "loss", "rate_hz"):
+        assert written[f"validation_{key}"] == final_validation[key]
+        assert written[f"test_{key}"] == records[-1][key]
+    assert written["test_windows"] >= 64 and written["validation_windows"] >= 24
+
+
+def test_a_finished_run_cannot_be_trained_further_and_draws_its_learning_curve(experiment_path, tmp_path):
+    train(experiment_path, tmp_path / "run", 2).run()
+    with pytest.raises(LsnnBioError, match="is finished and its test split was read"):
+        train(experiment_path, tmp_path / "run", 4, resume=True)
+    script = experiment_path.parent.parent / "analysis" / "learning_curve.py"
+    drawn = subprocess.run([sys.executable, str(script), str(tmp_path / "run"), str(tmp_path / "run"), "--out",
+                            str(tmp_path / "curve.png")], capture_output=True, text=True)
+    assert drawn.returncode == 0, drawn.stderr
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "curve.png").stat().st_size > 20_000
+    missing = subprocess.run([sys.executable, str(script), str(tmp_path), "--out", str(tmp_path / "x.png")],
+                             capture_output=True, text=True)
+    assert missing.returncode != 0 and "no metrics.jsonl" in missing.stderr
+
+
+def test_time_step_of_task_and_network_must_agree(experiment_path, models, tmp_path):
+    finer = SMALL + ["network_overrides.dt=0.5 ms"]
+    trainer = train(experiment_path, tmp_path / "fine", 1, settings=finer)  # store-recall renders itself at 0.5 ms
+    assert trainer.task.dt_ms == 0.5 and trainer.task.steps == 2 * 12 * 20
+    with pytest.raises(LsnnBioError, match="steps of 1 ms but network 'lsnn_store_recall.yaml' has dt = 0.5 ms"):
+        train(experiment_path, tmp_path / "pinned", 1, settings=finer + ["task.dt_ms=1"])
+    digits = models.parent / "training" / "seq_digits.yaml"
+    with pytest.raises(LsnnBioError, match="sequential_digits' .*defined at 1 ms only"):
+        train(digits, tmp_path / "digits", 1, settings=["network_overrides.dt=0.5 ms"])
+    assert not (tmp_path / "pinned").exists() and not (tmp_path / "digits").exists()
+
+
+def test_cli_names_a_missing_data_folder_in_one_line(models, tmp_path):
+    document = models.parent / "training" / "smnist_t10k.yaml"
+    command = [sys.executable, "-m", "lsnn_bio.cli", "train", str(document), "--out", str(tmp_path / "run"),
+               "--set", f"task.folder={tmp_path / 'no_mnist'}"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"data folder {tmp_path / 'no_mnist'} does not exist" in result.stderr and "--set task.folder" in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -1,12 +1,13 @@
 """Tasks: input spike trains, readout windows and labels for training and testing (reference section 3).
 
 ``make_task(name, **options)`` is how documents and checkpoints name a task; ``task.options``
-gives back the options, so a checkpoint can rebuild exactly the task it was trained on.
+gives back the options, so a checkpoint can rebuild exactly the task it was trained on. Every task
+has train, validation and test splits (``base.Task`` is the interface).
 """
 import inspect
 
-from .base import SPLITS, Batch, Task, TaskError
-from .mnist_idx import IdxFormatError, load_mnist, read_idx
+from .base import HELD_OUT, SPLITS, Batch, MissingDataError, Task, TaskError, check_time_step
+from .mnist_idx import IdxFormatError, load_mnist_pair, read_idx
 from .sequential_digits import (
     SequentialDigits,
     SequentialMNIST,
@@ -46,6 +47,9 @@ __all__ = [
     "Task",
     "TaskError",
     "SPLITS",
+    "HELD_OUT",
+    "MissingDataError",
+    "check_time_step",
     "TASKS",
     "make_task",
     "StoreRecall",
@@ -55,6 +59,6 @@ __all__ = [
     "encode_pixel_sequences",
     "n_encoding_channels",
     "read_idx",
-    "load_mnist",
+    "load_mnist_pair",
     "IdxFormatError",
 ]

@@ -3,29 +3,37 @@
 A task only makes data. It never touches a network, so the same batch can be fed to the
 torch twin and to Brian2 and scored identically from ``windows``, ``labels`` and ``mask``.
 """
+import inspect
+import math
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
 
 from ..errors import LsnnBioError
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
+HELD_OUT = ("validation", "test")
 
 
 class TaskError(LsnnBioError, ValueError):
     """A task was asked for something it cannot give (unknown task, option, split or size)."""
 
 
+class MissingDataError(LsnnBioError, FileNotFoundError):
+    """A data file a task needs is not where it was asked for (the message names it and what to pass)."""
+
+
 @dataclass
 class Batch:
     """One batch of trials, time-major because the simulators step through time.
 
-    ``inputs`` (steps, batch, n_inputs) float32 0/1 spikes in 1 ms steps; ``windows`` (batch, K, 2)
-    int64 ``[start, stop)`` steps (the logits of window k are the mean readout over it);
-    ``labels`` (batch, K) int64; ``mask`` (batch, K) bool says which windows count (padding
-    windows are still non-empty ranges so averaging them never yields NaN); ``events`` per trial a
-    list of ``(step, duration_steps, kind, label)`` tuples, later written as Neo Epochs.
+    ``inputs`` (steps, batch, n_inputs) float32 0/1 spikes in steps of the task's ``dt_ms``;
+    ``windows`` (batch, K, 2) int64 ``[start, stop)`` steps (the logits of window k are the mean
+    readout over it); ``labels`` (batch, K) int64; ``mask`` (batch, K) bool says which windows
+    count (padding windows are still non-empty ranges so averaging them never yields NaN);
+    ``events`` per trial a list of ``(step, duration_steps, kind, label)`` tuples, later written
+    as Neo Epochs.
     """
 
     inputs: np.ndarray
@@ -44,11 +52,20 @@ class Batch:
 
 
 class Task:
-    """Interface of a task. Subclasses set the attributes and implement the three methods.
+    """Interface of a task: three splits, kept apart so that no decision ever sees the test data.
 
-    ``batch`` draws at random (the caller owns the generator, so training is reproducible from
-    its seed); ``test_batches`` walks the whole fixed held-out split in order, so every model is
-    scored on exactly the same trials.
+    - ``batch(split, size, rng)``: ``size`` trials drawn at random from ``split`` with the
+      caller's generator (training draws ``"train"``, so a run is reproducible from its seed);
+    - ``batches(split, size)``: the whole fixed held-out split (``"validation"`` or ``"test"``)
+      in order, each trial the same whatever ``size``, so every model is scored on the same trials;
+    - ``split_size(split)``: the number of trials in a split (``None`` for a training split
+      generated afresh at every draw);
+    - ``dt_ms``: the time step of ``Batch.inputs`` in ms, which must equal the network's (a task
+      that can be rendered at other time steps takes a ``dt_ms`` option, which experiments fill in
+      from the network; see ``check_time_step``).
+
+    Subclasses set ``name``, ``n_inputs``, ``n_classes``, ``steps`` and ``dt_ms``, keep their
+    constructor arguments in ``self._options`` and implement the three methods.
     """
 
     name: str = ""
@@ -60,10 +77,10 @@ class Task:
     def batch(self, split: str, size: int, rng: np.random.Generator) -> Batch:
         raise NotImplementedError
 
-    def test_batches(self, size: int) -> Iterator[Batch]:
+    def batches(self, split: str, size: int) -> Iterator[Batch]:
         raise NotImplementedError
 
-    def test_size(self) -> int:
+    def split_size(self, split: str) -> Optional[int]:
         raise NotImplementedError
 
     @property
@@ -77,9 +94,12 @@ class Task:
 
     # -- argument checks shared by the tasks -------------------------------------------------
 
-    def _check_split(self, split):
-        if split not in SPLITS:
-            raise TaskError(f"task '{self.name}': unknown split {split!r} (accepted: {', '.join(map(repr, SPLITS))})")
+    def _check_split(self, split, accepted=SPLITS):
+        if split not in accepted:
+            hint = " (training batches are drawn with batch('train', size, rng))" if split == "train" else ""
+            raise TaskError(
+                f"task '{self.name}': unknown split {split!r} here (accepted: {', '.join(map(repr, accepted))}){hint}"
+            )
         return split
 
     def _check_size(self, size, what="batch size"):
@@ -112,3 +132,19 @@ def ms_to_steps(task, name, ms, dt_ms):
     if isinstance(ms, bool) or not np.isfinite(steps) or steps <= 0 or abs(steps - round(steps)) > 1e-9:
         raise TaskError(f"task '{task}': option {name}={ms!r} ms is not a positive whole number of {dt_ms} ms steps")
     return int(round(steps))
+
+
+def check_time_step(task, network_dt_ms, network="the network"):
+    """Refuse a task whose inputs are sampled at another time step than the network integrates.
+
+    A 0.5 ms network fed 1 ms data would see every input twice as fast and every window at the
+    wrong place, and train without a word; this is the one check every entry point calls.
+    """
+    if not math.isclose(float(task.dt_ms), float(network_dt_ms), rel_tol=1e-9, abs_tol=0.0):
+        if "dt_ms" in inspect.signature(type(task)).parameters:
+            fix = f"give the task dt_ms: {network_dt_ms:g} or the network dt: {task.dt_ms:g} ms"
+        else:
+            fix = f"this task is defined at {task.dt_ms:g} ms only; use a network with dt: {task.dt_ms:g} ms"
+        raise TaskError(
+            f"task '{task.name}' gives inputs in steps of {task.dt_ms:g} ms but {network} has dt = {network_dt_ms:g} ms ({fix})"
+        )

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LsnnBioError
+from .base import MissingDataError
 
 #: IDX type code -> big-endian numpy dtype (all codes of the format).
 IDX_TYPES = {
@@ -27,8 +28,8 @@ IDX_TYPES = {
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
+    "t10k_images": "t10k-images-idx3-ubyte",
+    "t10k_labels": "t10k-labels-idx1-ubyte",
 }
 
 
@@ -40,7 +41,7 @@ def read_idx(path) -> np.ndarray:
     """The array stored in one IDX file (plain or gzip), in native byte order."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such IDX file")
+        raise MissingDataError(f"{path}: no such IDX file")
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
@@ -77,54 +78,41 @@ def read_idx(path) -> np.ndarray:
     return data.astype(dtype.newbyteorder("="), copy=True)
 
 
-def find_mnist_file(folder, stem) -> Path:
+def find_mnist_file(folder, stem, hint="") -> Path:
     """The file ``stem`` or ``stem.gz`` in ``folder`` (the two ways MNIST is distributed)."""
     folder = Path(folder)
     for candidate in (folder / stem, folder / (stem + ".gz")):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(
-        f"{folder}: MNIST file '{stem}' (or '{stem}.gz') not found; the folder must hold "
-        + ", ".join(f"'{name}'" for name in MNIST_FILES.values())
-        + " in the standard IDX format (each optionally gzip-compressed)"
-    )
+    raise MissingDataError(f"{folder / stem} (or {stem}.gz) not found" + (f"; {hint}" if hint else ""))
 
 
-def load_mnist(folder) -> dict:
-    """MNIST train and test images (N, rows, cols) uint8 and labels (N,) int64 from the standard IDX files.
-
-    Checked on load, because a swapped or mismatched file would otherwise train on garbage.
-    """
-    paths = {key: find_mnist_file(folder, stem) for key, stem in MNIST_FILES.items()}
-    data = {}
-    for split in ("train", "test"):
-        image_path, label_path = paths[f"{split}_images"], paths[f"{split}_labels"]
-        images, labels = read_idx(image_path), read_idx(label_path)
-        if images.ndim != 3 or images.dtype != np.uint8:
-            raise IdxFormatError(
-                f"{image_path}: expected MNIST images, a 3-D uint8 IDX array (count, rows, cols), "
-                f"found {images.ndim}-D {images.dtype.name} of shape {images.shape}"
-            )
-        if labels.ndim != 1 or labels.dtype.kind not in "iu":
-            raise IdxFormatError(
-                f"{label_path}: expected MNIST labels, a 1-D integer IDX array (count,), "
-                f"found {labels.ndim}-D {labels.dtype.name} of shape {labels.shape}"
-            )
-        if len(images) != len(labels):
-            raise IdxFormatError(
-                f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} labels (expected equal counts)"
-            )
-        if len(labels) == 0:
-            raise IdxFormatError(f"{label_path}: holds no examples")
-        if labels.min() < 0 or labels.max() > 9:
-            raise IdxFormatError(f"{label_path}: labels must be digits 0-9, found values in [{labels.min()}, {labels.max()}]")
-        data[f"{split}_images"], data[f"{split}_labels"] = images, labels.astype(np.int64)
-    if data["train_images"].shape[1:] != data["test_images"].shape[1:]:
+def load_mnist_pair(folder, prefix, hint=""):
+    """Images (N, rows, cols) uint8 and labels (N,) int64 from ``{prefix}-images-idx3-ubyte`` and
+    ``{prefix}-labels-idx1-ubyte`` (``prefix`` is ``train`` or ``t10k``), checked on load because a
+    swapped or mismatched file would otherwise train on garbage."""
+    image_path = find_mnist_file(folder, MNIST_FILES[f"{prefix}_images"], hint)
+    label_path = find_mnist_file(folder, MNIST_FILES[f"{prefix}_labels"], hint)
+    images, labels = read_idx(image_path), read_idx(label_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
         raise IdxFormatError(
-            f"{paths['train_images']} has images of {data['train_images'].shape[1:]} but {paths['test_images']} "
-            f"has {data['test_images'].shape[1:]} (expected the same image size)"
+            f"{image_path}: expected MNIST images, a 3-D uint8 IDX array (count, rows, cols), "
+            f"found {images.ndim}-D {images.dtype.name} of shape {images.shape}"
         )
-    return data
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise IdxFormatError(
+            f"{label_path}: expected MNIST labels, a 1-D integer IDX array (count,), "
+            f"found {labels.ndim}-D {labels.dtype.name} of shape {labels.shape}"
+        )
+    if len(images) != len(labels):
+        raise IdxFormatError(
+            f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} labels (expected equal counts)"
+        )
+    if len(labels) == 0:
+        raise IdxFormatError(f"{label_path}: holds no examples")
+    if labels.min() < 0 or labels.max() > 9:
+        raise IdxFormatError(f"{label_path}: labels must be digits 0-9, found values in [{labels.min()}, {labels.max()}]")
+    return images, labels.astype(np.int64)
 
 
 def write_idx(path, array):

@@ -13,11 +13,18 @@ step where y == 1 exactly (so ``ms_per_pixel`` times per white pixel). The last 
 silent during the image, then firing at every step of ``cue_rows * width * ms_per_pixel`` steps
 appended after it. The theta = 0 pair can never fire (no grey value is below 0); it is kept so the
 channel layout is the paper's 80 inputs.
+
+Time step: these tasks are defined in 1 ms steps only (``dt_ms = 1``). The official encoding fires
+the 'equals 1' and cue channels at every step, so rendering it at another dt would change those
+channels' rates, not just the sampling; a network with another dt is refused.
 """
+from pathlib import Path
+
 import numpy as np
 
-from .base import Batch, Task, TaskError, ms_to_steps, positive_int
-from .mnist_idx import load_mnist
+from .. import seeds
+from .base import HELD_OUT, SPLITS, Batch, MissingDataError, Task, TaskError, ms_to_steps, positive_int
+from .mnist_idx import MNIST_FILES, load_mnist_pair
 
 
 def n_encoding_channels(thresholds):
@@ -64,9 +71,10 @@ class _PixelSequenceTask(Task):
     """Shared by the digit tasks: images in, one readout window per trial, digit label out."""
 
     n_classes = 10
+    dt_ms = 1.0
 
-    def __init__(self, train_images, train_labels, test_images, test_labels, ms_per_pixel, thresholds, cue_rows, readout_ms,
-                 default_readout_steps):
+    def __init__(self, splits, ms_per_pixel, thresholds, cue_rows, readout_ms, default_readout_steps):
+        """``splits``: {split: (images (N, rows, cols), labels (N,))} for all of SPLITS."""
         self.ms_per_pixel = positive_int(self.name, "ms_per_pixel", ms_per_pixel)
         self.thresholds = positive_int(self.name, "thresholds", thresholds)
         if self.thresholds < 2:
@@ -74,9 +82,11 @@ class _PixelSequenceTask(Task):
         if isinstance(cue_rows, bool) or not isinstance(cue_rows, (int, np.integer)) or cue_rows < 0:
             raise TaskError(f"task '{self.name}': option cue_rows must be a non-negative integer, got {cue_rows!r}")
         self.cue_rows = int(cue_rows)
-        self._train = (train_images, np.asarray(train_labels, dtype=np.int64))
-        self._test = (test_images, np.asarray(test_labels, dtype=np.int64))
-        self.rows, self.width = train_images.shape[1:3]
+        self._splits = {split: (images, np.asarray(labels, dtype=np.int64)) for split, (images, labels) in splits.items()}
+        for split in SPLITS:
+            if len(self._splits[split][1]) == 0:
+                raise TaskError(f"task '{self.name}': the {split} split is empty")
+        self.rows, self.width = self._splits["train"][0].shape[1:3]
         self.image_steps = self.rows * self.width * self.ms_per_pixel
         self.cue_steps = self.cue_rows * self.width * self.ms_per_pixel
         self.steps = self.image_steps + self.cue_steps
@@ -116,72 +126,144 @@ class _PixelSequenceTask(Task):
         self._check_split(split)
         size = self._check_size(size)
         self._check_rng(rng)
-        images, labels = self._train if split == "train" else self._test
+        images, labels = self._splits[split]
         index = rng.choice(len(labels), size=size, replace=size > len(labels))
         return self._make(images[index], labels[index])
 
-    def test_batches(self, size):
+    def batches(self, split, size):
+        self._check_split(split, HELD_OUT)
         size = self._check_size(size)
-        images, labels = self._test
+        images, labels = self._splits[split]
         for start in range(0, len(labels), size):
             yield self._make(images[start : start + size], labels[start : start + size])
 
-    def test_size(self):
-        return len(self._test[1])
+    def split_size(self, split):
+        self._check_split(split)
+        return len(self._splits[split][1])
 
-    def train_size(self):
-        return len(self._train[1])
+
+def stratified_split(labels, validation_fraction, test_fraction, rng):
+    """{split: sorted indices}: within each class, a seeded shuffle, then test, validation, the rest train."""
+    parts = {split: [] for split in SPLITS}
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_test = int(round(test_fraction * len(members)))
+        n_validation = int(round(validation_fraction * len(members)))
+        parts["test"].append(members[:n_test])
+        parts["validation"].append(members[n_test : n_test + n_validation])
+        parts["train"].append(members[n_test + n_validation :])
+    return {split: np.sort(np.concatenate(chunks)) for split, chunks in parts.items()}
 
 
 class SequentialDigits(_PixelSequenceTask):
     """scikit-learn's bundled 8x8 digits, sequentially: a sequential-MNIST stand-in that needs no files.
 
-    Grey values are the dataset's 0..16 divided by 16. The split is stratified and fixed by ``seed``
-    (``test_fraction`` of the 1797 images held out, listed in dataset order). The default readout
-    window is the whole cue period (16 steps at 1 ms per pixel).
+    Grey values are the dataset's 0..16 divided by 16. The 1797 images are split by class
+    (stratified) with a shuffle drawn from the ``data_split`` stream of ``seed``: ``test_fraction``
+    of each digit is test, ``validation_fraction`` validation, the rest train; each held-out split is
+    listed in dataset order. The default readout window is the whole cue period (16 steps at 1 ms
+    per pixel).
     """
 
     name = "sequential_digits"
 
-    def __init__(self, ms_per_pixel=1, thresholds=40, cue_rows=2, readout_ms=None, test_fraction=0.2, seed=0):
+    def __init__(self, ms_per_pixel=1, thresholds=40, cue_rows=2, readout_ms=None, validation_fraction=0.1, test_fraction=0.2,
+                 seed=0):
         from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
 
         self._options = dict(ms_per_pixel=ms_per_pixel, thresholds=thresholds, cue_rows=cue_rows, readout_ms=readout_ms,
-                             test_fraction=test_fraction, seed=seed)
-        if isinstance(test_fraction, bool) or not isinstance(test_fraction, (float, int)) or not 0 < test_fraction < 1:
-            raise TaskError(f"task '{self.name}': option test_fraction must be a fraction in (0, 1), got {test_fraction!r}")
+                             validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed)
+        for option, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+            if isinstance(value, bool) or not isinstance(value, (float, int)) or not 0 < value < 1:
+                raise TaskError(f"task '{self.name}': option {option} must be a fraction in (0, 1), got {value!r}")
+        if validation_fraction + test_fraction >= 1:
+            raise TaskError(f"task '{self.name}': validation_fraction + test_fraction must leave images to train on, "
+                            f"got {validation_fraction} + {test_fraction}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise TaskError(f"task '{self.name}': option seed must be a whole number >= 0, got {seed!r}")
         digits = load_digits()
         images = (digits.images / 16.0).astype(np.float32)
         labels = digits.target.astype(np.int64)
-        train, test = train_test_split(np.arange(len(labels)), test_size=test_fraction, stratify=labels, random_state=int(seed))
-        self.train_indices, self.test_indices = train, np.sort(test)  # positions in load_digits(), for provenance
-        test = self.test_indices
-        super().__init__(images[train], labels[train], images[test], labels[test], ms_per_pixel, thresholds, cue_rows,
-                         readout_ms, default_readout_steps=lambda task: task.cue_steps)
+        self.indices = stratified_split(labels, validation_fraction, test_fraction, seeds.generator(seed, "data_split"))
+        super().__init__({split: (images[i], labels[i]) for split, i in self.indices.items()}, ms_per_pixel, thresholds,
+                         cue_rows, readout_ms, default_readout_steps=lambda task: task.cue_steps)
 
     def _grey(self, images):
         return images
 
 
-class SequentialMNIST(_PixelSequenceTask):
-    """MNIST as in the paper (section 3.1), read from standard IDX files in ``folder``.
+#: Index split of the one t10k file pair (train 0-7999, validation 8000-8999, test 9000-9999 of the
+#: official 10,000 images, as ../shared/data/mnist/README.md fixes it), as fractions of the file.
+T10K_SPLIT = {"train": (0.0, 0.8), "validation": (0.8, 0.9), "test": (0.9, 1.0)}
+#: With the standard four files, the first 5,000 training images are validation, as the official
+#: TF loader (read_data_sets, validation_size=5000) held them out.
+VALIDATION_IMAGES = 5000
+FILES = ("train+t10k", "t10k")
 
-    28x28 images at 1 ms per pixel give 784 + 56 = 840 steps and 80 channels. Grey values are
-    float32 ``uint8 * (1/255)`` like the official TF loader. All 60,000 training images are drawn
-    from (the official script set 5,000 aside for validation); the test split is the 10,000 t10k
-    images in file order. The default readout window is the paper's last of (rows + cue_rows) *
-    ms_per_pixel equal bins, i.e. the last ``width`` = 28 steps, whatever ``ms_per_pixel``.
+
+def t10k_index_split(count):
+    """{split: slice} of a t10k file of ``count`` images (exactly the README's for 10,000)."""
+    bounds = {split: (int(round(a * count)), int(round(b * count))) for split, (a, b) in T10K_SPLIT.items()}
+    return {split: slice(a, b) for split, (a, b) in bounds.items()}
+
+
+class SequentialMNIST(_PixelSequenceTask):
+    """MNIST as in the paper (section 3.1), read from IDX files in ``folder`` (plain or ``.gz``).
+
+    Which files are read, and the splits (``files``):
+
+    - ``"train+t10k"`` (default, full MNIST): ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+      ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``. Validation is the first 5,000 images
+      of the training file (as the official TF loader held them out), train the other 55,000,
+      test the 10,000 t10k images.
+    - ``"t10k"``: only ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, split by index:
+      train 0-7999, validation 8000-8999, test 9000-9999 (the first 80 %, next 10 % and last
+      10 % of the file), as ``../shared/data/mnist/README.md`` fixes it.
+
+    ``folder`` is resolved against the current directory when the task is made, and kept as an
+    absolute path so a checkpoint names exactly which files it was trained on. 28x28 images at
+    1 ms per pixel give 784 + 56 = 840 steps and 80 channels. Grey values are float32
+    ``uint8 * (1/255)`` like the official TF loader. Held-out splits are listed in file order. The
+    default readout window is the paper's last of (rows + cue_rows) * ms_per_pixel equal bins, i.e.
+    the last ``width`` = 28 steps, whatever ``ms_per_pixel``.
     """
 
     name = "sequential_mnist"
 
-    def __init__(self, folder, ms_per_pixel=1, thresholds=40, cue_rows=2, readout_ms=None):
-        self._options = dict(folder=str(folder), ms_per_pixel=ms_per_pixel, thresholds=thresholds, cue_rows=cue_rows,
-                             readout_ms=readout_ms)
-        data = load_mnist(folder)
-        super().__init__(data["train_images"], data["train_labels"], data["test_images"], data["test_labels"], ms_per_pixel,
-                         thresholds, cue_rows, readout_ms, default_readout_steps=lambda task: task.width)
+    def __init__(self, folder, files="train+t10k", ms_per_pixel=1, thresholds=40, cue_rows=2, readout_ms=None):
+        if files not in FILES:
+            raise TaskError(f"task '{self.name}': option files={files!r} is not known (accepted: {', '.join(map(repr, FILES))})")
+        given, folder = folder, Path(str(folder)).expanduser().resolve()
+        self._options = dict(folder=str(folder), files=files, ms_per_pixel=ms_per_pixel, thresholds=thresholds,
+                             cue_rows=cue_rows, readout_ms=readout_ms)
+        needed = [stem for key, stem in MNIST_FILES.items() if files == "train+t10k" or key.startswith("t10k")]
+        if not folder.is_dir():
+            relative = "" if Path(str(given)).expanduser().is_absolute() else f" (folder: {given}, from the current directory)"
+            raise MissingDataError(
+                f"task '{self.name}': data folder {folder} does not exist{relative}; pass the folder holding "
+                f"{', '.join(needed)} (each may end in .gz) with --set task.folder=PATH"
+            )
+        hint = f"task '{self.name}' with files: {files} reads {', '.join(needed)} (each may end in .gz) from its folder"
+        if files == "train+t10k":
+            hint += "; with only the t10k pair, use files: t10k"
+        test_images, test_labels = load_mnist_pair(folder, "t10k", hint)
+        if files == "t10k":
+            splits = {split: (test_images[part], test_labels[part]) for split, part in t10k_index_split(len(test_labels)).items()}
+        else:
+            train_images, train_labels = load_mnist_pair(folder, "train", hint)
+            if train_images.shape[1:] != test_images.shape[1:]:
+                raise TaskError(f"task '{self.name}': {folder} has training images of {train_images.shape[1:]} but t10k images "
+                                f"of {test_images.shape[1:]} (expected the same image size)")
+            if len(train_labels) <= VALIDATION_IMAGES:
+                raise TaskError(f"task '{self.name}': the training file in {folder} holds {len(train_labels)} images; "
+                                f"files: train+t10k holds out the first {VALIDATION_IMAGES} for validation and needs more "
+                                "(accepted: the full 60,000, or files: t10k)")
+            splits = {
+                "train": (train_images[VALIDATION_IMAGES:], train_labels[VALIDATION_IMAGES:]),
+                "validation": (train_images[:VALIDATION_IMAGES], train_labels[:VALIDATION_IMAGES]),
+                "test": (test_images, test_labels),
+            }
+        super().__init__(splits, ms_per_pixel, thresholds, cue_rows, readout_ms, default_readout_steps=lambda task: task.width)
 
     def _grey(self, images):
         return images.astype(np.float32) * np.float32(1.0 / 255.0)

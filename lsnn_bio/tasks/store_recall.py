@@ -17,21 +17,29 @@ slot fire, and the next slot then shows b or, with probability 1/2, the opposite
 distractor). The target of every RECALL is b of the most recent STORE, i.e. the bit shown during
 that STORE slot. With ``store_shows_bit=False`` the STORE slot shows only the STORE group and the
 target is the bit shown in the slot after it. Inputs: 4 groups of ``inputs_per_group`` neurons (0,
-1, STORE, RECALL, in that order); a neuron of an active group spikes in each 1 ms step with
-probability rate_hz * 1 ms, other neurons are silent. Windows are the RECALL slots; K = n_symbols // 3
+1, STORE, RECALL, in that order); a neuron of an active group spikes in each time step with
+probability rate_hz * dt, other neurons are silent. Windows are the RECALL slots; K = n_symbols // 3
 (the most recalls that fit, one STORE-bit-RECALL triple each), so every batch has the same shape.
+
+Splits: training trials are drawn afresh from the trainer's generator at every batch; the
+validation and test sets are ``validation_sequences`` and ``test_sequences`` fixed trials drawn
+from the ``validation`` and ``test`` streams of the task's own ``seed`` (``seeds.py``), symbols
+from one stream and each trial's spikes from its own, so a held-out trial is the same whatever
+the batch size.
+
+Time step: Poisson inputs are well defined at any ``dt_ms`` that divides ``symbol_ms`` (with
+rate_hz * dt <= 1), so the task renders itself at the network's time step (experiments pass
+the network's dt unless the document gives ``dt_ms``).
 """
 import numpy as np
 
-from .base import Batch, Task, TaskError, ms_to_steps, positive_int
+from .. import seeds
+from .base import HELD_OUT, Batch, Task, TaskError, ms_to_steps, positive_int
 
 BIT0, BIT1, STORE, RECALL = 0, 1, 2, 3
 GROUPS = ("0", "1", "store", "recall")
 
-# The held-out test sequences come from this spawn key of the task's seed, a stream that a
-# trainer drawing from numpy.random.default_rng(seed) never touches.
-_TEST_STREAM = 0x7E57
-_TEST_CHUNK = 256
+_HELD_OUT_CHUNK = 256  # held-out symbols are drawn in fixed chunks, so the set does not depend on its size's history
 
 
 class StoreRecall(Task):
@@ -40,10 +48,14 @@ class StoreRecall(Task):
     name = "store_recall"
     n_classes = 2
 
-    def __init__(self, symbol_ms=200, n_symbols=12, inputs_per_group=25, rate_hz=50, seq_delay=6, test_sequences=512, seed=0,
-                 store_shows_bit=True):
+    def __init__(self, symbol_ms=200, n_symbols=12, inputs_per_group=25, rate_hz=50, seq_delay=6, validation_sequences=256,
+                 test_sequences=512, seed=0, store_shows_bit=True, dt_ms=1.0):
         self._options = dict(symbol_ms=symbol_ms, n_symbols=n_symbols, inputs_per_group=inputs_per_group, rate_hz=rate_hz,
-                             seq_delay=seq_delay, test_sequences=test_sequences, seed=seed, store_shows_bit=store_shows_bit)
+                             seq_delay=seq_delay, validation_sequences=validation_sequences, test_sequences=test_sequences,
+                             seed=seed, store_shows_bit=store_shows_bit, dt_ms=dt_ms)
+        if isinstance(dt_ms, bool) or not isinstance(dt_ms, (int, float, np.integer, np.floating)) or not 0 < dt_ms < float("inf"):
+            raise TaskError(f"task '{self.name}': option dt_ms must be a positive time step in ms, got {dt_ms!r}")
+        self.dt_ms = float(dt_ms)
         self.symbol_steps = ms_to_steps(self.name, "symbol_ms", symbol_ms, self.dt_ms)
         self.n_symbols = positive_int(self.name, "n_symbols", n_symbols)
         if self.n_symbols < 3:
@@ -57,14 +69,19 @@ class StoreRecall(Task):
         self.signal_probability = 1.0 / (1.0 + seq_delay)
         if self.signal_probability >= 1:
             raise TaskError(f"task '{self.name}': option seq_delay must be > 0, got {seq_delay!r}")
-        self.n_test = positive_int(self.name, "test_sequences", test_sequences)
+        self.held_out_sizes = {
+            "validation": positive_int(self.name, "validation_sequences", validation_sequences),
+            "test": positive_int(self.name, "test_sequences", test_sequences),
+        }
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise TaskError(f"task '{self.name}': option seed must be a whole number >= 0, got {seed!r}")
         self.seed = int(seed)
         self.store_shows_bit = bool(store_shows_bit)
 
         self.n_inputs = 4 * self.inputs_per_group
         self.steps = self.n_symbols * self.symbol_steps
         self.max_recalls = self.n_symbols // 3
-        self._test_symbols = None
+        self._held_out = {}
 
     # -- symbol sequences ------------------------------------------------------------------
 
@@ -177,28 +194,33 @@ class StoreRecall(Task):
         self._check_split(split)
         size = self._check_size(size)
         self._check_rng(rng)
-        if split == "test":
-            index = rng.choice(self.n_test, size=size, replace=size > self.n_test)
-            seq, flips = self._test_set()
-            return self._make(seq[index], flips[index], [self._test_spike_rng(i) for i in index])
-        seq, flips = self._draw(size, rng)
-        return self._make(seq, flips, rng)
+        if split == "train":
+            seq, flips = self._draw(size, rng)
+            return self._make(seq, flips, rng)
+        index = rng.choice(self.held_out_sizes[split], size=size, replace=size > self.held_out_sizes[split])
+        seq, flips = self._held_out_set(split)
+        return self._make(seq[index], flips[index], [self._trial_rng(split, i) for i in index])
 
-    def _test_set(self):
-        if self._test_symbols is None:
-            rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(_TEST_STREAM,)))
-            self._test_symbols = self._draw(self.n_test, rng, chunk=_TEST_CHUNK)
-        return self._test_symbols
-
-    def _test_spike_rng(self, i):
-        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(_TEST_STREAM, 1 + int(i))))
-
-    def test_batches(self, size):
+    def batches(self, split, size):
+        self._check_split(split, HELD_OUT)
         size = self._check_size(size)
-        seq, flips = self._test_set()
-        for start in range(0, self.n_test, size):
-            stop = min(start + size, self.n_test)
-            yield self._make(seq[start:stop], flips[start:stop], [self._test_spike_rng(i) for i in range(start, stop)])
+        seq, flips = self._held_out_set(split)
+        total = self.held_out_sizes[split]
+        for start in range(0, total, size):
+            stop = min(start + size, total)
+            yield self._make(seq[start:stop], flips[start:stop], [self._trial_rng(split, i) for i in range(start, stop)])
 
-    def test_size(self):
-        return self.n_test
+    def split_size(self, split):
+        self._check_split(split)
+        return None if split == "train" else self.held_out_sizes[split]
+
+    def _held_out_set(self, split):
+        """The split's fixed symbols: (count, n_symbols) and distractor flips, from stream (split, 0) of the seed."""
+        if split not in self._held_out:
+            rng = seeds.generator(self.seed, split, 0)
+            self._held_out[split] = self._draw(self.held_out_sizes[split], rng, chunk=_HELD_OUT_CHUNK)
+        return self._held_out[split]
+
+    def _trial_rng(self, split, i):
+        """Trial i's own spike stream (split, 1, i), so a held-out trial does not depend on its batch."""
+        return seeds.generator(self.seed, split, 1, int(i))

@@ -4,6 +4,7 @@ The loaded experiment keeps the exact text of every document it used, so a
 checkpoint can rebuild the same network later without the original files.
 """
 import copy
+import inspect
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,14 +63,27 @@ class Experiment:
     def model_path(self):
         return Path(self.source).parent / self.config["model"]
 
-    def task(self):
-        from ..tasks import make_task
+    def task(self, dt=None):
+        """The task, at the network's time step ``dt`` (seconds; default: the model document's).
 
+        A task that takes a ``dt_ms`` option and is not given one is rendered at the network's
+        time step; any other mismatch between the two is refused here, before any training or
+        simulation, because it would otherwise run without a word.
+        """
+        from ..errors import LsnnBioError
+        from ..tasks import TASKS, check_time_step, make_task
+
+        dt_ms = float(self.network().dt if dt is None else dt) * 1e3
+        name = self.config["task"]["name"]
         options = {k: v for k, v in self.config["task"].items() if k != "name"}
+        if name in TASKS and "dt_ms" in inspect.signature(TASKS[name]).parameters and "dt_ms" not in options:
+            options["dt_ms"] = dt_ms
         try:
-            return make_task(self.config["task"]["name"], **options)
-        except (TypeError, ValueError) as error:
+            task = make_task(name, **options)
+            check_time_step(task, dt_ms, f"network '{Path(self.config['model']).name}'")
+        except (TypeError, ValueError, LsnnBioError) as error:
             raise DocumentError(self.source, "task", str(error)) from None
+        return task
 
 
 def load_experiment(path, settings=()):

@@ -2,10 +2,15 @@
 
 A run folder holds ``checkpoint.safetensors`` (self-describing, rewritten
 atomically), ``metrics.jsonl`` (one JSON line per iteration and per validation)
-and, at the end, ``summary.json`` with the test metrics. A run interrupted at
-any point and resumed with ``resume=True`` ends bit-identical to an
-uninterrupted one: every random draw comes from generators whose state is in
-the checkpoint.
+and, at the end, ``summary.json`` with the final model's validation and test
+metrics. A run interrupted at any point and resumed with ``resume=True`` ends
+bit-identical to an uninterrupted one: every random draw comes from generators
+whose state is in the checkpoint.
+
+Data hygiene: training draws the task's train split; every figure printed or
+used during training (early stopping included) is the whole validation split;
+the test split is read once, after the last update, and only into
+``summary.json``. A finished (tested) run cannot be resumed for more training.
 """
 import json
 import math
@@ -13,10 +18,10 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
+from .. import seeds
 from ..errors import LsnnBioError
 from ..twin import Twin
 from . import checkpoint as checkpoints
@@ -46,12 +51,13 @@ class Trainer:
             raise LsnnBioError(f"{self.out} already holds a run ({CHECKPOINT}); use --resume to continue it or choose another --out")
         if resume and not existing.exists():
             raise LsnnBioError(f"--resume: no {CHECKPOINT} in {self.out} to resume from")
-        self.out.mkdir(parents=True, exist_ok=True)
 
         seed = self.config["seed"]
-        torch.manual_seed(seed)
+        torch.manual_seed(seeds.torch_seed(seed, "torch"))
         self.spec = experiment.network()
-        self.task = experiment.task()
+        self.task = experiment.task(self.spec.dt)
+        # Every task option, defaults and the network's dt included, goes into the checkpoint.
+        self.config["task"] = {"name": self.task.name, **self.task.options}
         self.input = self._input_name()
         self.readout = self._readout_name()
         pseudo = self.config["pseudo_derivative"]
@@ -66,14 +72,21 @@ class Trainer:
 
             rewiring = self.config["rewiring"]
             self.rewiring = DeepR(self.twin, connectivity=rewiring.get("connectivity"), l1=rewiring.get("l1", 0.0),
-                                  temperature=rewiring.get("temperature", 0.0), seed=seed)
-        self.train_rng = np.random.default_rng([seed, 1])
-        self.validation_rng = np.random.default_rng([seed, 2])
+                                  temperature=rewiring.get("temperature", 0.0),
+                                  seed=seeds.torch_seed(seed, "rewiring"))
+        self.train_rng = seeds.generator(seed, "train_batches")
         self.iteration = 0
         self.stopped_early = False
+        self.last_validation = None
+        self.out.mkdir(parents=True, exist_ok=True)  # only once the experiment has been built without error
         if resume:
             saved = checkpoints.load(existing)
             self._check_same_experiment(saved.meta["experiment"])
+            if (self.out / SUMMARY).exists():
+                raise LsnnBioError(
+                    f"--resume: the run in {self.out} is finished and its test split was read ({SUMMARY}); training it "
+                    "further after that would tune it on test data. Start a new run in another --out"
+                )
             self._restore(saved)
 
     # ------------------------------------------------------------------ set-up
@@ -143,7 +156,7 @@ class Trainer:
             if self.iteration % self.config["checkpoint_every"] == 0 or self.iteration == total or self.stopped_early:
                 self.save()
         bar.close()
-        summary = self.test(train_seconds=time.perf_counter() - started)
+        summary = self.finish(train_seconds=time.perf_counter() - started)
         _write_json_atomically(self.out / SUMMARY, summary)
         return summary
 
@@ -180,30 +193,44 @@ class Trainer:
                 f"The last good checkpoint in {self.out} is untouched; lower the learning rate or set gradient_clip."
             )
 
+    def score(self, split, batch_size):
+        """The current model on the whole fixed ``split`` ("validation" or "test"), in order."""
+        start = time.perf_counter()
+        correct = counted = trials = 0
+        loss = cross_entropy = rate = 0.0
+        for batch in self.task.batches(split, batch_size):
+            _, metrics = self.evaluate(batch, train=False)
+            correct, counted, trials = correct + metrics["correct"], counted + metrics["counted"], trials + batch.size
+            loss += metrics["loss"] * batch.size
+            cross_entropy += metrics["cross_entropy"] * batch.size
+            rate += metrics["rate_hz"] * batch.size
+        accuracy = correct / max(counted, 1)
+        return {"iteration": self.iteration, "split": split, "accuracy": accuracy, "error": 1 - accuracy, "correct": correct,
+                "windows": counted, "trials": trials, "loss": loss / max(trials, 1),
+                "cross_entropy": cross_entropy / max(trials, 1), "rate_hz": rate / max(trials, 1),
+                "seconds": time.perf_counter() - start}
+
     def validate(self):
-        batch = self.task.batch("test", self.config["validation"]["batch_size"], self.validation_rng)
-        _, metrics = self.evaluate(batch, train=False)
-        record = {"iteration": self.iteration, "split": "validation", "error": 1 - metrics["accuracy"], **metrics}
+        """The validation split: the only data early stopping and every printed figure look at during training."""
+        record = self.score("validation", self.config["validation"]["batch_size"])
         self._log(record)
+        self.last_validation = record
         return record
 
-    def test(self, train_seconds=0.0):
-        """The whole held-out test split, in order."""
-        correct = counted = 0
-        loss = rate = 0.0
-        batches = 0
-        for batch in self.task.test_batches(self.config["test_batch_size"]):
-            _, metrics = self.evaluate(batch, train=False)
-            correct, counted = correct + metrics["correct"], counted + metrics["counted"]
-            loss, rate, batches = loss + metrics["loss"], rate + metrics["rate_hz"], batches + 1
-        accuracy = correct / max(counted, 1)
-        summary = {"experiment": self.experiment.name, "iterations": self.iteration, "stopped_early": self.stopped_early,
-                   "test_accuracy": accuracy, "test_error": 1 - accuracy, "test_windows": counted,
-                   "test_loss": loss / max(batches, 1), "test_rate_hz": rate / max(batches, 1),
-                   "train_seconds_this_session": train_seconds, "device": str(self.device)}
+    def finish(self, train_seconds=0.0):
+        """After the last update: the final model on validation, then, once, on test."""
+        validation = self.last_validation
+        if validation is None or validation["iteration"] != self.iteration:
+            validation = self.validate()
+        test = self.score("test", self.config["test_batch_size"])
+        self._log(test)
+        summary = {"experiment": self.experiment.name, "iterations": self.iteration, "stopped_early": self.stopped_early}
+        for split, record in (("validation", validation), ("test", test)):
+            for key in ("accuracy", "error", "windows", "loss", "rate_hz"):
+                summary[f"{split}_{key}"] = record[key]
+        summary.update({"train_seconds_this_session": train_seconds, "device": str(self.device)})
         if self.rewiring is not None:
             summary["connections"] = self.rewiring.connection_count()
-        self._log({"iteration": self.iteration, "split": "test", **summary})
         return summary
 
     # ------------------------------------------------------------------ persistence
@@ -214,7 +241,7 @@ class Trainer:
             "documents": self.experiment.documents,
             "iteration": self.iteration,
             "stopped_early": self.stopped_early,
-            "rng": {"train": self.train_rng.bit_generator.state, "validation": self.validation_rng.bit_generator.state},
+            "rng": {"train": self.train_rng.bit_generator.state},
             "spec": {"seed": self.spec.seed, "input": self.input, "readout": self.readout},
         }
         state = {"twin": self.twin.state_dict(), "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()}
@@ -239,10 +266,11 @@ class Trainer:
         if self.rewiring is not None:
             self.rewiring.load_state_dict(saved.state["rewiring"])
         self.train_rng.bit_generator.state = saved.meta["rng"]["train"]
-        self.validation_rng.bit_generator.state = saved.meta["rng"]["validation"]
         self.iteration = saved.meta["iteration"]
         self.stopped_early = saved.meta["stopped_early"]
-        self._truncate_metrics(self.iteration)
+        kept = self._truncate_metrics(self.iteration)
+        validations = [r for r in kept if r["split"] == "validation" and r["iteration"] == self.iteration]
+        self.last_validation = validations[-1] if validations else None
 
     def _log(self, record):
         with open(self.out / METRICS, "a") as handle:
@@ -252,10 +280,11 @@ class Trainer:
         """Drop lines an interrupted run wrote after its last checkpoint, so the log matches the state."""
         path = self.out / METRICS
         if not path.exists():
-            return
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["iteration"] <= iteration
-                and json.loads(line)["split"] != "test"]
-        _write_text_atomically(path, "".join(line + "\n" for line in kept))
+            return []
+        lines = [(line, json.loads(line)) for line in path.read_text().splitlines() if line]
+        kept = [(line, r) for line, r in lines if r["iteration"] <= iteration and r["split"] != "test"]
+        _write_text_atomically(path, "".join(line + "\n" for line, _ in kept))
+        return [r for _, r in kept]
 
 
 def _write_text_atomically(path, text):
