@@ -335,6 +335,21 @@ def test_batch_layout(tmp_path):
     assert crops.inputs.shape == (21, 4, 195) and crops.mask.shape == (4, 7) and crops.mask.all()
 
 
+def test_delay_frames_judge_each_label_d_frames_later(tmp_path):
+    write_corpus(tmp_path)
+    plain, delayed = load(tmp_path), load(tmp_path, delay_frames=3, train_frames=12)
+    m = plain.frame_steps
+    assert delayed.steps == plain.steps + 3 * m
+    a, b = next(plain.batches("test", 4)), next(delayed.batches("test", 4))
+    np.testing.assert_array_equal(b.inputs[: plain.steps], a.inputs)
+    assert not b.inputs[plain.steps :].any()
+    np.testing.assert_array_equal(b.labels[:, 3:], a.labels)
+    np.testing.assert_array_equal(b.mask[:, 3:], a.mask)
+    assert not b.mask[:, :3].any()
+    crops = delayed.batch("train", 4, np.random.default_rng(0))
+    assert crops.steps == 15 * m and not crops.mask[:, :3].any() and crops.mask[:, 3:].all()
+
+
 def test_held_out_batches_cover_the_split_in_order(tmp_path):
     write_corpus(tmp_path)
     task = load(tmp_path)
@@ -440,8 +455,7 @@ def test_experiment_documents_train_on_a_corpus(tmp_path, document):
     settings = [f"task.folder={tmp_path / 'corpus'}", "batch_size=2", "validation.batch_size=2", "test_batch_size=4",
                 "task.train_frames=20"]
     experiment = load_experiment(ROOT / document, settings=settings)
-    with pytest.warns(UserWarning, match="missing"):
-        trainer = Trainer(experiment, tmp_path / "run", iterations=2, progress=False)
+    trainer = Trainer(experiment, tmp_path / "run", iterations=2, progress=False)
     assert trainer.spec.inputs["features"].size == trainer.task.n_inputs
     summary = trainer.run()
     assert summary["iterations"] == 2 and summary["test_windows"] > 0

@@ -39,14 +39,18 @@ alphabetical); scoring folds them to the 39 classes of Lee & Hon (1989, IEEE Tra
 in Kaldi's ``conf/phones.60-48-39.map``: closures, ``h#``, ``pau`` and ``epi`` become ``sil``, the
 other 12 merges as listed in ``FOLD39``, and frames labelled ``q`` (glottal stop) are not scored.
 One readout window per frame (its ``ms_per_frame`` steps); ``score(predicted, labels)`` gives the
-folded accuracy.
+folded accuracy. With ``delay_frames`` = d > 0 the window of frame t + d is judged on the label of frame
+t, so a causal network hears d frames (10 d ms) of what follows a phone before it must name it, the
+unidirectional alternative to a bidirectional network (Graves & Schmidhuber 2005, target delay);
+d frames of silence are appended so the last labels can be read out.
 
 **Batches.** Utterances differ in length (about 1-8 s). Whole utterances are padded with masked
 windows (no input spikes): held-out batches and ``batches()`` always to ``steps``, the longest
-utterance of the corpus, so every whole-utterance trial has one length and Brian2 runs them all
-through one compiled binary; random training batches to the longest utterance drawn, or, with
-``train_frames``, to random crops of that many frames (truncated BPTT, the e-prop code's ``truncT``),
-which bounds memory and time per iteration on a CPU.
+utterance of the corpus (plus ``delay_frames``), so every whole-utterance trial has one length and
+Brian2 runs them all through one compiled binary; random training batches to the longest utterance
+drawn, or, with ``train_frames``, to random crops of that many frames (truncated BPTT, the e-prop
+code's ``truncT``), which bounds memory and time per iteration on a CPU. A crop's last
+``delay_frames`` labels are read out over appended silence, as at the end of an utterance.
 """
 import warnings
 from dataclasses import dataclass
@@ -54,6 +58,7 @@ from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import LsnnBioError
 from .base import Batch, Task, TaskError, ms_to_steps, positive_int
@@ -133,7 +138,7 @@ def _corpus_halves(folder):
 def _speaker_utterances(speaker_folder, dialect):
     """The SI/SX utterances of one speaker folder: (name, audio, phn) with the audio file chosen by name."""
     files = {}
-    for path in speaker_folder.iterdir():
+    for path in sorted(speaker_folder.iterdir()):
         if path.is_file():
             stem, _, suffix = path.name.partition(".")
             files.setdefault(stem.lower(), {})[suffix.lower()] = path
@@ -278,31 +283,38 @@ class Timit(Task):
     n_classes = len(PHONES61)
     phones = PHONES61
 
-    def __init__(self, folder, ms_per_frame=5, bins=8, train_frames=None):
-        self._options = dict(folder=str(folder), ms_per_frame=ms_per_frame, bins=bins, train_frames=train_frames)
+    def __init__(self, folder, ms_per_frame=5, bins=8, train_frames=None, delay_frames=0):
+        self._options = dict(folder=str(folder), ms_per_frame=ms_per_frame, bins=bins, train_frames=train_frames,
+                             delay_frames=delay_frames)
         self.frame_steps = ms_to_steps(self.name, "ms_per_frame", ms_per_frame, self.dt_ms)
         self.bins = positive_int(self.name, "bins", bins)
         if self.bins < 2:
             raise TaskError(f"task '{self.name}': option bins must be at least 2 input neurons per feature, got {bins!r}")
         self.train_frames = None if train_frames is None else positive_int(self.name, "train_frames", train_frames)
+        if isinstance(delay_frames, bool) or not isinstance(delay_frames, (int, np.integer)) or delay_frames < 0:
+            raise TaskError(f"task '{self.name}': option delay_frames must be a whole number >= 0, got {delay_frames!r}")
+        self.delay_frames = int(delay_frames)
         self.n_inputs = N_FEATURES * self.bins
 
         self.utterances = find_utterances(folder)
         features, self._labels = {}, {}
+        bar = tqdm(total=sum(map(len, self.utterances.values())), desc="TIMIT features", leave=False, disable=None)
         for split, utterances in self.utterances.items():
-            loaded = [self._load(u) for u in utterances]
+            loaded = [self._load(u, bar) for u in utterances]
             features[split] = [f for f, _ in loaded]
             self._labels[split] = [lab for _, lab in loaded]
+        bar.close()
         train = np.concatenate(features["train"])
         self.feature_mean = train.mean(axis=0)
         self.feature_std = np.maximum(train.std(axis=0), 1e-8)
         edges = np.array([NormalDist().inv_cdf(k / self.bins) for k in range(1, self.bins)], dtype=np.float32)
         self._bins = {split: [np.searchsorted(edges, (f - self.feature_mean) / self.feature_std, side="right")
                               .astype(np.uint8) for f in fs] for split, fs in features.items()}
-        longest = max(len(lab) for labels in self._labels.values() for lab in labels)
-        self.steps = longest * self.frame_steps
+        self.longest_frames = max(len(lab) for labels in self._labels.values() for lab in labels)
+        self.steps = (self.longest_frames + self.delay_frames) * self.frame_steps
 
-    def _load(self, utterance):
+    def _load(self, utterance, bar):
+        bar.update(1)
         try:
             samples, rate = read_audio(utterance.audio)
         except AudioFormatError as error:
@@ -331,7 +343,7 @@ class Timit(Task):
         count = self.split_size(split)
         index = rng.choice(count, size=size, replace=size > count)
         if split != "train":
-            return self._make(split, index, [None] * size, self.steps // self.frame_steps)
+            return self._make(split, index, [None] * size, self.longest_frames)
         lengths = np.array([len(self._labels[split][i]) for i in index])
         if self.train_frames is None:
             return self._make(split, index, [None] * size, int(lengths.max()))
@@ -342,10 +354,9 @@ class Timit(Task):
         """The whole split in corpus order, whole utterances padded to ``steps``."""
         self._check_split(split)
         size = self._check_size(size)
-        frames = self.steps // self.frame_steps
         for start in range(0, self.split_size(split), size):
             index = np.arange(start, min(start + size, self.split_size(split)))
-            yield self._make(split, index, [None] * len(index), frames)
+            yield self._make(split, index, [None] * len(index), self.longest_frames)
 
     def score(self, predicted, labels):
         """Frame accuracy with the 39-class folding (see ``score``)."""
@@ -361,10 +372,12 @@ class Timit(Task):
     # -- rendering ------------------------------------------------------------------------------
 
     def _make(self, split, index, crops, frames):
-        size, m = len(index), self.frame_steps
-        active = np.zeros((frames, size, self.n_inputs), dtype=np.float32)
-        labels = np.zeros((size, frames), dtype=np.int64)
-        mask = np.zeros((size, frames), dtype=bool)
+        """Utterances (cropped) in ``frames`` input frames, plus ``delay_frames`` of silence to read out the last."""
+        size, m, d = len(index), self.frame_steps, self.delay_frames
+        windows = frames + d
+        active = np.zeros((windows, size, self.n_inputs), dtype=np.float32)
+        labels = np.zeros((size, windows), dtype=np.int64)
+        mask = np.zeros((size, windows), dtype=bool)
         offsets = np.arange(N_FEATURES) * self.bins
         events = []
         for b, (i, crop) in enumerate(zip(index, crops)):
@@ -374,11 +387,11 @@ class Timit(Task):
             n = len(lab)
             rows = np.repeat(np.arange(n), N_FEATURES)
             active[rows, b, (offsets + bins).ravel()] = 1.0
-            labels[b, :n] = np.maximum(lab, 0)
-            mask[b, :n] = lab >= 0
+            labels[b, d:n + d] = np.maximum(lab, 0)
+            mask[b, d:n + d] = lab >= 0
             events.append(self._events(self.utterances[split][i].name, lab, crop))
-        windows = np.stack([np.arange(frames) * m, np.arange(1, frames + 1) * m], axis=-1)
-        return Batch(inputs=np.repeat(active, m, axis=0), windows=np.broadcast_to(windows, (size, frames, 2)).copy(),
+        ranges = np.stack([np.arange(windows) * m, np.arange(1, windows + 1) * m], axis=-1)
+        return Batch(inputs=np.repeat(active, m, axis=0), windows=np.broadcast_to(ranges, (size, windows, 2)).copy(),
                      labels=labels, mask=mask, events=events)
 
     def _events(self, name, lab, crop):
