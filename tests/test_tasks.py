@@ -285,7 +285,7 @@ def test_make_task_and_options_round_trip(tmp_path):
     task = make_task("store_recall", symbol_ms=20, n_symbols=9)
     assert isinstance(task, StoreRecall) and task.steps == 180 and task.max_recalls == 3
     assert make_task(task.name, **task.options).options == task.options
-    assert set(TASKS) >= {"store_recall", "sequential_digits", "sequential_mnist"}
+    assert set(TASKS) >= {"store_recall", "sequential_digits", "sequential_mnist", "timit"}
     with pytest.raises(TaskError, match="accepted: .*sequential_digits"):
         make_task("mnist")
     with pytest.raises(TaskError, match="unknown option symbol_len .*accepted: symbol_ms"):

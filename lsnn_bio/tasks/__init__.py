@@ -16,11 +16,13 @@ from .sequential_digits import (
     threshold_crossings,
 )
 from .store_recall import StoreRecall
+from .timit import Timit
 
 TASKS = {
     "store_recall": StoreRecall,
     "sequential_digits": SequentialDigits,
     "sequential_mnist": SequentialMNIST,
+    "timit": Timit,
 }
 
 
