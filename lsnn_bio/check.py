@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import seeds
 from .errors import LsnnBioError
 
 TWIN_ENGINES = {"twin64": torch.float64, "twin32": torch.float32}
@@ -100,7 +101,7 @@ def spike_agreement(a, b):
 
 def poisson_inputs(spec, steps, rate_hz, seed):
     """{input name: (steps, n) 0/1} Poisson rasters from an explicit seed."""
-    rng = np.random.default_rng([seed, 99])
+    rng = seeds.generator(seed, "poisson_inputs")
     p = rate_hz * float(spec.dt)
     return {name: (rng.random((steps, group.size)) < p).astype(np.float64) for name, group in spec.inputs.items()}
 
