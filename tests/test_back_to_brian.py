@@ -15,7 +15,7 @@ from lsnn_bio.validation import validate
 
 SMALL = ["task.symbol_ms=20", "batch_size=16", "validation.every=4", "validation.batch_size=16",
          "checkpoint_every=4", "test_batch_size=64", "task.validation_sequences=16", "task.test_sequences=24", "stop=null",
-         "dtype=float64"]
+         "dtype=float64", "compile=false"]
 
 
 @pytest.fixture(scope="module")

@@ -453,7 +453,7 @@ def test_experiment_documents_train_on_a_corpus(tmp_path, document):
 
     write_corpus(tmp_path / "corpus")
     settings = [f"task.folder={tmp_path / 'corpus'}", "batch_size=2", "validation.batch_size=2", "test_batch_size=4",
-                "task.train_frames=20"]
+                "task.train_frames=20", "compile=false"]
     experiment = load_experiment(ROOT / document, settings=settings)
     trainer = Trainer(experiment, tmp_path / "run", iterations=2, progress=False)
     assert trainer.spec.inputs["features"].size == trainer.task.n_inputs

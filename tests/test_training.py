@@ -13,7 +13,8 @@ from lsnn_bio.training.checkpoint import CheckpointError
 from lsnn_bio.training.losses import rate_regulariser, window_logits
 
 SMALL = ["task.symbol_ms=20", "batch_size=8", "validation.every=2", "validation.batch_size=16",
-         "checkpoint_every=2", "test_batch_size=64", "task.validation_sequences=24", "task.test_sequences=64", "stop=null"]
+         "checkpoint_every=2", "test_batch_size=64", "task.validation_sequences=24", "task.test_sequences=64", "stop=null",
+         "compile=false"]
 
 
 @pytest.fixture

@@ -116,3 +116,22 @@ def test_detached_reset_changes_gradients_not_values(tmp_path, models):
         spikes.append(result.spikes["A"].detach())
     assert torch.equal(spikes[0], spikes[1])
     assert not torch.allclose(grads[0], grads[1])
+
+
+def test_compiled_kernels_give_the_eager_spikes_and_gradients(tmp_path, models):
+    """torch.compile fuses the step and its backward; it must not change a spike, and gradients only by rounding."""
+    path = tmp_path / "net.yaml"
+    path.write_text(NETWORK % {"models": models})
+    spec = load_network(path, seed=2)
+    x = torch.tensor(poisson_raster(200, 6, 60.0, 1e-3, seed=1, batch=3))
+    runs = []
+    for compile in (False, True):
+        twin = Twin(spec, dtype=torch.float64, compile=compile)
+        result = twin({"x": x})
+        (result.outputs["out"].pow(2).mean() + result.spikes["A"].mean()).backward()
+        runs.append((result.spikes["A"].detach(), {n: p.grad.clone() for n, p in twin.named_parameters()}))
+        assert twin._kernels(()).compiled == compile  # a failed compile would have fallen back to eager
+    (eager_spikes, eager_grads), (compiled_spikes, compiled_grads) = runs
+    assert eager_spikes.sum() > 0 and torch.equal(eager_spikes, compiled_spikes)
+    for name, grad in eager_grads.items():
+        torch.testing.assert_close(compiled_grads[name], grad, rtol=1e-9, atol=1e-12, msg=name)

@@ -24,6 +24,7 @@ DEFAULTS = {
     "iterations": 100,
     "batch_size": 32,
     "dtype": "float32",
+    "compile": True,
     "optimizer": {"learning_rate": 0.01, "decay_factor": 1.0, "decay_every": 1000},
     "rate_regulariser": {"coefficient": 0.0, "target": "10 Hz"},
     "rewiring": None,
@@ -125,6 +126,9 @@ def experiment_from_dict(data, source, documents):
             raise DocumentError(str(source), key, f"expected a positive whole number, got {config[key]!r}")
     if config["dtype"] not in ("float32", "float64"):
         raise DocumentError(str(source), "dtype", f"'{config['dtype']}' is not supported", "float32, float64")
+    if not isinstance(config["compile"], bool):
+        raise DocumentError(str(source), "compile", f"expected true or false, got {config['compile']!r}",
+                            "true (fuse the twin's step with torch.compile) or false")
     try:
         config["rate_regulariser"]["target_hz"] = float(parse_quantity(config["rate_regulariser"]["target"]))
     except ValueError as error:

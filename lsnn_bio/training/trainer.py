@@ -62,7 +62,8 @@ class Trainer:
         self.readout = self._readout_name()
         pseudo = self.config["pseudo_derivative"]
         self.twin = Twin(self.spec, dtype=getattr(torch, self.config["dtype"]), device=self.device,
-                         pseudo_derivative=pseudo["function"], gamma=pseudo["gamma"], width=pseudo["width"])
+                         pseudo_derivative=pseudo["function"], gamma=pseudo["gamma"], width=pseudo["width"],
+                         compile=bool(self.config["compile"]))
         opt = self.config["optimizer"]
         self.optimizer = torch.optim.Adam(self.twin.parameters(), lr=opt["learning_rate"],
                                           betas=tuple(opt.get("betas", (0.9, 0.999))), eps=opt.get("eps", 1e-8))

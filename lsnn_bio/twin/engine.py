@@ -11,17 +11,22 @@ and the synapses' transposed products, whose cost follows the synapses that
 exist. Both loops call ``Kernels``, the step and its vjp, eager or compiled by
 ``torch.compile`` into fused kernels.
 """
+import warnings
+
 import torch
 
 from ..errors import LsnnBioError
 
 
 class Kernels:
-    """The generated step as a forward function and a backward (vjp) function."""
+    """The generated step as a forward function and a backward (vjp) function, eager or compiled.
+
+    With ``compile``, ``torch.compile`` fuses each into a few kernels. Should
+    compiling fail (no C++ compiler, an unsupported device), the kernels say so
+    once and run eagerly: the results are the same, only slower.
+    """
 
     def __init__(self, function, compile=False):
-        self.compiled = bool(compile)
-
         def forward(state, drive, params, consts, t_steps):
             return function(state, drive, params, consts, t_steps)
 
@@ -29,10 +34,34 @@ class Kernels:
             _, pullback = torch.func.vjp(lambda s, d, p: function(s, d, p, consts, t_steps), state, drive, params)
             return pullback(cotangent)
 
-        if self.compiled:
-            forward = torch.compile(forward, fullgraph=True, dynamic=False)
-            backward = torch.compile(backward, fullgraph=True, dynamic=False)
-        self.forward, self.backward = forward, backward
+        self.eager = {"forward": forward, "backward": backward}
+        self.active = dict(self.eager)
+        if compile:
+            self.active = {name: torch.compile(f, fullgraph=True) for name, f in self.eager.items()}
+
+    @property
+    def compiled(self):
+        return self.active["forward"] is not self.eager["forward"]
+
+    def forward(self, *args):
+        return self._call("forward", args)
+
+    def backward(self, *args):
+        return self._call("backward", args)
+
+    def _call(self, name, args):
+        function = self.active[name]
+        if function is self.eager[name]:
+            return function(*args)
+        try:
+            return function(*args)
+        except Exception as error:  # compilation failed: the eager step computes the same, or raises the real error
+            result = self.eager[name](*args)
+            self.active = dict(self.eager)
+            warnings.warn(f"torch.compile of the twin's step failed ({type(error).__name__}: "
+                          f"{str(error).strip().splitlines()[0][:200]}); running eagerly (same results, slower)",
+                          RuntimeWarning, stacklevel=4)
+            return result
 
 
 class Trial:
