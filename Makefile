@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test check bench clean
+.PHONY: venv demo test test-slow check bench clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
+
+# The long sweeps (300 generated models against Brian2, ...): run before resolving twin changes.
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m slow
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/twin_speed.py

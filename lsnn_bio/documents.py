@@ -34,7 +34,10 @@ NEURON_KEYS = {
     "initial": "mapping of variables to initial quantities",
     "synapse": "mapping with 'model' and 'on_pre'",
     "output": "the variable a readout reports",
+    "schedule": "when the threshold/reset/update run in a time step, e.g. {threshold: start}",
 }
+SCHEDULE_RUNNERS = ("update", "threshold", "reset")
+SCHEDULE_SLOTS = ("start", "groups", "thresholds", "synapses", "resets", "end")  # Brian2's default schedule
 NETWORK_KEYS = {
     "network": "name of the network",
     "description": "free text",
@@ -44,6 +47,7 @@ NETWORK_KEYS = {
     "readouts": "mapping of readout names to {neuron, size, ...}",
     "projections": "mapping of projection names to {source, target, ...}",
     "dale": "{excitatory_fraction, inhibitory_in}",
+    "relation_to_paper": "free text",
 }
 POPULATION_KEYS = {"neuron", "size", "refractory", "parameters", "initial"}
 PROJECTION_KEYS = {"source", "target", "weights", "connectivity", "delay", "autapses", "synapse", "sign"}
@@ -144,10 +148,31 @@ def load_neuron(path):
         refractory=refractory,
         synapse=synapse,
         output=data.get("output"),
+        schedule=_schedule(doc, data.get("schedule")),
         source=str(doc.path),
     )
     _check_with_brian(doc, model)
     return model
+
+
+def _schedule(doc, schedule):
+    """``{threshold: start}`` or ``{threshold: {when: start, order: 1}}`` -> {runner: (when, order)}."""
+    if schedule is None:
+        return {}
+    doc.check_keys(schedule, SCHEDULE_RUNNERS, "schedule")
+    slots = [f"{prefix}{slot}" for slot in SCHEDULE_SLOTS for prefix in ("before_", "", "after_")]
+    result = {}
+    for runner, value in schedule.items():
+        key = f"schedule.{runner}"
+        when, order = (value, 0) if not isinstance(value, dict) else (value.get("when"), value.get("order", 0))
+        if isinstance(value, dict):
+            doc.check_keys(value, {"when", "order"}, key)
+        if when not in slots:
+            raise doc.error(key, f"'{when}' is not a slot of Brian2's schedule", ", ".join(slots))
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise doc.error(f"{key}.order", f"expected a whole number, got {order!r}", "e.g. 0 or -1")
+        result[runner] = (when, order)
+    return result
 
 
 def _check_with_brian(doc, model, parameters=None, refractory=None, key_prefix=""):

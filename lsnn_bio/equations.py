@@ -36,7 +36,7 @@ def neuron_group(population, size=None, name=None):
     """A Brian2 NeuronGroup for a spec population, with the model's schedule (``when``/``order``) applied."""
     kwargs = population.neurongroup_kwargs()
     group = brian2.NeuronGroup(size or population.size, name=name, **kwargs)
-    for runner, (when, order) in (getattr(population.model, "schedule", None) or {}).items():
+    for runner, (when, order) in population.model.schedule.items():
         objects = {"threshold": group.thresholder, "reset": group.resetter}.get(runner)
         target = group.state_updater if runner == "update" else (objects or {}).get("spike")
         if target is not None:

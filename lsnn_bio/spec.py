@@ -48,6 +48,7 @@ class NeuronModel:
     synapse: SynapseModel | None
     output: str | None  # the variable a readout reports (readouts only)
     source: str = ""
+    schedule: dict = field(default_factory=dict)  # runner ("update", "threshold", "reset") -> (when, order)
 
 
 @dataclass

@@ -43,7 +43,6 @@ def document(name, models, tmp_path):
     return models / name
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_twin64_numpy_and_cpp_standalone_spike_for_spike(case, models, tmp_path):
     name, rate = CASES[case]

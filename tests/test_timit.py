@@ -444,7 +444,6 @@ def test_cli_names_the_missing_corpus(tmp_path, capsys):
     assert "timit.yaml, key 'task'" in error and f"{tmp_path}/none: TIMIT folder not found" in error
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("document", ["training/timit.yaml", "training/timit_lif.yaml"])
 def test_experiment_documents_train_on_a_corpus(tmp_path, document):
     import json

@@ -138,7 +138,8 @@ class BrianNetwork:
         for name, inp in spec.inputs.items():
             raster = brian2.TimedArray(np.zeros((self.steps, inp.size)), dt=dt, name=f"{name}_raster")
             group = brian2.NeuronGroup(
-                inp.size, "", threshold=f"{raster.name}(t, i) > 0.5", namespace={raster.name: raster}, dt=dt, name=name
+                inp.size, "", threshold=f"{raster.name}(t, i) > 0.5", reset="", namespace={raster.name: raster}, dt=dt,
+                name=name,
             )
             self.rasters[name], self.groups[name] = raster, group
         for name, population in spec.populations.items():
@@ -149,23 +150,18 @@ class BrianNetwork:
         for proj in spec.projections:
             if len(proj.i) == 0:
                 continue  # nothing to simulate; Brian2 standalone rejects empty arrays
-            synapses = brian2.Synapses(
-                self.groups[proj.source],
-                self.groups[proj.target],
-                proj.synapse.model,
-                on_pre=proj.synapse.on_pre,
-                namespace=dict(spec.populations[proj.target].parameters),
-                dt=dt,
-                name=proj.name,
-            )
+            synapses = brian_equations.synapses(proj, self.groups[proj.source], self.groups[proj.target],
+                                                spec.populations[proj.target].parameters, dt=dt)
             synapses.connect(i=np.asarray(proj.i), j=np.asarray(proj.j))
             setattr(synapses, proj.synapse.weight, proj.w * proj.w_unit)
             synapses.delay = np.asarray(proj.delay) * dt
             self.synapses[proj.name] = synapses
         for name, population in spec.populations.items():
             group = self.groups[name]
-            if population.spiking:
-                self.spike_monitors[name] = brian2.SpikeMonitor(group, record=True, name=f"{name}_spikemonitor")
+            if population.spiking:  # right after the thresholder, wherever the model schedules it
+                thresholder = group.thresholder["spike"]
+                self.spike_monitors[name] = brian2.SpikeMonitor(group, record=True, name=f"{name}_spikemonitor",
+                                                                when=thresholder.when, order=thresholder.order + 1)
             if self.record.get(name):
                 self.state_monitors[name] = brian2.StateMonitor(
                     group, self.record[name], record=True, when="end", name=f"{name}_statemonitor"

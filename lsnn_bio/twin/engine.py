@@ -11,6 +11,7 @@ and the synapses' transposed products, whose cost follows the synapses that
 exist. Both loops call ``Kernels``, the step and its vjp, eager or compiled by
 ``torch.compile`` into fused kernels.
 """
+import contextlib
 import warnings
 
 import torch
@@ -48,6 +49,13 @@ class Kernels:
 
     def backward(self, *args):
         return self._call("backward", args)
+
+    def steady(self):
+        """Within one trial every step has the same shapes, dtypes and devices: once the first step has
+        passed torch.compile's guards, the others may skip evaluating them (a measurable per-step cost)."""
+        if not self.compiled:
+            return contextlib.nullcontext()
+        return torch.compiler.set_stance("default", skip_guard_eval_unsafe=True)
 
     def _call(self, name, args):
         function = self.active[name]
@@ -100,27 +108,32 @@ class Trial:
             self.history[source] = padded
         self.params = types["Params"](*params)
         self.consts = twin.consts(types["Consts"])
-        state = self.start.neurons
-        outputs = {name: torch.empty(steps, batch, size, dtype=dtype, device=device)
-                   for name, size in twin.output_sizes(layout).items()}
+        self.times = torch.arange(self.start.step, self.start.step + steps, dtype=dtype, device=device)
+        self.outputs = {name: torch.empty(steps, batch, size, dtype=dtype, device=device)
+                        for name, size in twin.output_sizes(layout).items()}
         self.states, self.drives = [], []
-        store = self.record_grad
-        first = self.start.step
-        for t in range(steps):
-            t_steps = torch.tensor(float(first + t), dtype=dtype, device=device)
-            drive = self._drive(t)
-            if store:
-                self.states.append(state)
-                self.drives.append(drive)
-            state, out = self.kernels.forward(state, drive, self.params, self.consts, t_steps)
-            for name, value in zip(out._fields, out):
-                if name.startswith("pushed__"):
-                    source = name[len("pushed__"):]
-                    self.history[source][t + twin.lines[source].max_delay].copy_(value.T)
-                else:
-                    outputs[name][t] = value
+        state = self.start.neurons
+        for t in range(min(steps, 1)):
+            state = self._forward_step(t, state)
+        with self.kernels.steady():
+            for t in range(1, steps):
+                state = self._forward_step(t, state)
         self.final = state
-        return tuple(outputs[name] for name in layout.outputs if not name.startswith("pushed__"))
+        return tuple(self.outputs[name] for name in layout.outputs if not name.startswith("pushed__"))
+
+    def _forward_step(self, t, state):
+        drive = self._drive(t)
+        if self.record_grad:
+            self.states.append(state)
+            self.drives.append(drive)
+        state, out = self.kernels.forward(state, drive, self.params, self.consts, self.times[t])
+        for name, value in zip(out._fields, out):
+            if name.startswith("pushed__"):
+                source = name[len("pushed__"):]
+                self.history[source][t + self.twin.lines[source].max_delay].copy_(value.T)
+            else:
+                self.outputs[name][t] = value
+        return state
 
     def inputs_shape(self):
         return self.shape
@@ -160,34 +173,15 @@ class Trial:
         all_synapses = {s: line for s, line in twin.lines.items() if dense_gradient and self.prepared[s].dense is None}
         drive_grads = {s: torch.empty(steps, batch, line.n_cat, dtype=twin.dtype, device=twin.device)
                        for s, line in all_synapses.items()}
+        self.gradients = dict(named=named, zero=zero, history=history_grad, all_synapses=all_synapses,
+                              drive=drive_grads, params=[torch.zeros_like(p) for p in self.params])
         cot_state = types["State"](*(torch.zeros_like(x) for x in self.final))
-        param_grads = [torch.zeros_like(p) for p in self.params]
-        first = self.start.step
-        for t in reversed(range(steps)):
-            t_steps = torch.tensor(float(first + t), dtype=twin.dtype, device=twin.device)
-            cot_out = []
-            for name in layout.outputs:
-                if name.startswith("pushed__"):
-                    source = name[len("pushed__"):]
-                    cot_out.append(history_grad[source][t + twin.lines[source].max_delay].T)
-                else:
-                    g = named[name]
-                    cot_out.append(zero[name] if g is None else g[t])
-            g_state, g_drive, g_params = self.kernels.backward(
-                self.states[t], self.drives[t], self.params, self.consts, t_steps, (cot_state, types["Outputs"](*cot_out)))
-            for total, g in zip(param_grads, g_params):
-                total += g
-            g_drive = dict(zip(layout.drive, g_drive))
-            for source, line in twin.lines.items():
-                gradient = torch.cat([g_drive[r.name].T for r in line.routes])  # (n_cat, batch)
-                window = self.history[source][t:t + line.lags].reshape(line.lags * line.size, -1)
-                d_window = line.backward(self.prepared[source], window, gradient, need_window=source in history_grad,
-                                         dense_gradient=source in all_synapses)
-                if d_window is not None:
-                    history_grad[source][t:t + line.lags] += d_window.reshape(line.lags, line.size, -1)
-                if source in all_synapses:
-                    drive_grads[source][t] = gradient.T
-            cot_state = g_state
+        for t in range(steps - 1, max(steps - 2, -1), -1):
+            cot_state = self._backward_step(t, cot_state)
+        with self.kernels.steady():
+            for t in range(steps - 2, -1, -1):
+                cot_state = self._backward_step(t, cot_state)
+        param_grads = self.gradients["params"]
         weight_grads = {}
         for source, line in twin.lines.items():
             extra = (self.history[source], drive_grads[source]) if source in all_synapses else (None, None)
@@ -198,6 +192,33 @@ class Trial:
             input_grads = tuple(history_grad[s][twin.lines[s].max_delay:].permute(0, 2, 1) if s in twin.lines
                                 else torch.zeros_like(x) for s, x in self.inputs.items())
         return tuple(weight_grads[name] for name in twin.delayed_projections) + tuple(param_grads) + input_grads
+
+    def _backward_step(self, t, cot_state):
+        twin, layout, g = self.twin, self.layout, self.gradients
+        cot_out = []
+        for name in layout.outputs:
+            if name.startswith("pushed__"):
+                source = name[len("pushed__"):]
+                cot_out.append(g["history"][source][t + twin.lines[source].max_delay].T)
+            else:
+                given = g["named"][name]
+                cot_out.append(g["zero"][name] if given is None else given[t])
+        g_state, g_drive, g_params = self.kernels.backward(
+            self.states[t], self.drives[t], self.params, self.consts, self.times[t],
+            (cot_state, self.types["Outputs"](*cot_out)))
+        for total, grad in zip(g["params"], g_params):
+            total += grad
+        g_drive = dict(zip(layout.drive, g_drive))
+        for source, line in twin.lines.items():
+            gradient = torch.cat([g_drive[r.name].T for r in line.routes])  # (n_cat, batch)
+            window = self.history[source][t:t + line.lags].reshape(line.lags * line.size, -1)
+            d_window = line.backward(self.prepared[source], window, gradient, need_window=source in g["history"],
+                                     dense_gradient=source in g["all_synapses"])
+            if d_window is not None:
+                g["history"][source][t:t + line.lags] += d_window.reshape(line.lags, line.size, -1)
+            if source in g["all_synapses"]:
+                g["drive"][source][t] = gradient.T
+        return g_state
 
 
 def delayed_for(line, delayed):
@@ -215,11 +236,32 @@ class _Sequence(torch.autograd.Function):
         trial = ctx.trial
         if not trial.record_grad:
             raise LsnnBioError("this trial was run without gradients")
-        return (None,) + trial.backward(gradients)
+        with threads_for(trial.batch, sum(p.size for p in trial.twin.spec.populations.values())):
+            return (None,) + trial.backward(gradients)
+
+
+SMALL_WORK = 16_384  # batch x neurons below which one thread beats several (thread wake-ups cost more than the work)
+
+
+@contextlib.contextmanager
+def threads_for(batch, neurons):
+    """One CPU thread while the trial is too small to share; torch's setting is restored afterwards."""
+    threads = torch.get_num_threads()
+    if threads > 1 and batch * neurons < SMALL_WORK:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def run(twin, generated, kernels, inputs, state, shape):
     """Simulate ``inputs`` ((steps, batch, n) per input) from ``state``; returns (outputs tuple, final state)."""
+    with threads_for(shape[1], sum(p.size for p in twin.spec.populations.values())):
+        return _run(twin, generated, kernels, inputs, state, shape)
+
+
+def _run(twin, generated, kernels, inputs, state, shape):
     tensors = twin.sequence_tensors(generated)
     input_grad = torch.is_grad_enabled() and any(x.requires_grad for x in inputs.values())
     if input_grad:
