@@ -10,7 +10,7 @@ from brian2 import Equations
 
 from .brian import BrianNetwork
 from .errors import LsnnBioError
-from .neo_export import EXTENSIONS, to_block, write_block
+from .neo import EXTENSIONS, to_block, write_block
 from .trained import load_trained
 from .validation import test_trials
 
