@@ -18,7 +18,7 @@ __all__ = [
 _LAZY = {
     "Twin": ".twin", "BrianNetwork": ".brian", "load_experiment": ".training", "Trainer": ".training",
     "load_trained": ".trained", "validate": ".validation", "simulate": ".simulation", "to_block": ".neo",
-    "write_block": ".neo", "read_block": ".neo", "spike_statistics": ".statistics", "compare": ".statistics",
+    "write_block": ".neo", "read_block": ".neo", "spike_statistics": ".statistics", "compare": ".comparison",
 }
 
 

@@ -57,6 +57,7 @@ def simulate(path, trials, out, record=(), device="cpp_standalone", raster=None,
     if raster:
         from .plots import raster as draw
 
-        draw(trained.spec, results[0], raster, events=events[0], title=f"{trained.model_name}, test trial 0 ({simulator})")
+        draw(trained.spec, results[0], raster, events=events[0], title=f"{trained.model_name}, test trial 0 ({simulator})",
+             inputs=batches[0].inputs[:, 0], class_names=getattr(trained.task, "class_names", None))
     return {"out": str(out), "trials": len(results), "raster": str(raster) if raster else None,
             "spikes": int(sum(r.spikes[p].sum() for r in results for p in r.spikes))}
