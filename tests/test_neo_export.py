@@ -4,7 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -144,7 +144,7 @@ def assert_same_block(original, read):
     assert read.annotations == original.annotations
     for key, value in original.annotations.items():
         assert type(read.annotations[key]) is type(value), key
-    assert read.rec_datetime == original.rec_datetime and read.rec_datetime.tzinfo == timezone.utc
+    assert read.rec_datetime == original.rec_datetime and read.rec_datetime.tzinfo == UTC
     assert [s.name for s in read.segments] == [s.name for s in original.segments]
     for a, b in zip(original.segments, read.segments):
         assert b.annotations == a.annotations
@@ -197,7 +197,7 @@ def random_block(seed):
     """A Block as a recording might hold it: own clocks, units, spans, signals, events, annotations."""
     rng = np.random.default_rng(seed)
     block = neo.Block(name=f"random {seed}", description="generated",
-                      rec_datetime=datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc), lab="bench", take=int(seed))
+                      rec_datetime=datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), lab="bench", take=int(seed))
     one_clock = bool(rng.random() < 0.5)  # segments on one session clock, or each starting at 0
     clock, n_units = 0.0, int(rng.integers(1, 6))
     for s in range(int(rng.integers(1, 4))):
@@ -239,6 +239,18 @@ def test_any_block_survives_the_round_trip(tmp_path, extension, seed):
     """Blocks beyond what to_block makes: own clocks, gaps, partial spans, mixed units, events."""
     block = random_block(seed)
     assert_same_block(block, read_block(write_block(block, tmp_path / f"random{extension}")))
+
+
+@pytest.mark.parametrize("extension", [".nwb", ".mat", ".nix"])
+def test_a_spike_at_the_end_of_a_trial_stays_in_that_trial(tmp_path, extension):
+    """Trials laid end to end share a boundary on NWB's clock; each keeps its own spikes there."""
+    block = neo.Block(name="edges", rec_datetime=datetime(2024, 1, 1, tzinfo=UTC))
+    for times in ([10.0, 100.0], [0.0, 100.0], [0.0]):  # t_stop = the last spike, as recordings often set it
+        segment = neo.Segment()
+        segment.spiketrains.append(neo.SpikeTrain(times * pq.ms, t_stop=100 * pq.ms, channel_id=0))
+        block.segments.append(segment)
+    read = read_block(write_block(block, tmp_path / f"edges{extension}"))
+    assert [list(s.spiketrains[0].magnitude) for s in read.segments] == [[10.0, 100.0], [0.0, 100.0], [0.0]]
 
 
 def test_nwb_is_native_for_pynwb(tmp_path):

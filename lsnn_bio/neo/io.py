@@ -22,7 +22,7 @@ import json
 import logging
 import warnings
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -183,7 +183,7 @@ def _other_io(path):
 
     try:
         return neo.io.get_io(str(path))
-    except (IOError, ValueError):
+    except (OSError, ValueError):
         raise NeoFormatError(
             f"{path}: no Neo IO reads '{path.suffix or '(no extension)'}' files "
             f"(this package writes {', '.join(EXTENSIONS)}; Neo reads the formats in neo.io.iolist)") from None
@@ -221,7 +221,7 @@ def _utc_rec_datetime(block):
     for obj, stamp in zip(holders, originals):
         if isinstance(stamp, datetime):
             aware = stamp if stamp.tzinfo else stamp.astimezone()
-            obj.rec_datetime = aware.astimezone(timezone.utc).replace(microsecond=0)
+            obj.rec_datetime = aware.astimezone(UTC).replace(microsecond=0)
     try:
         yield
     finally:
@@ -281,5 +281,5 @@ def _normalise(block, extension):
         if isinstance(stamp, datetime):
             if stamp.tzinfo is None:
                 # NIX returns local wall time, MATLAB the UTC wall time that was written.
-                stamp = stamp.astimezone() if extension == ".nix" else stamp.replace(tzinfo=timezone.utc)
-            obj.rec_datetime = stamp.astimezone(timezone.utc)
+                stamp = stamp.astimezone() if extension == ".nix" else stamp.replace(tzinfo=UTC)
+            obj.rec_datetime = stamp.astimezone(UTC)

@@ -26,7 +26,7 @@ Electrophysiologists read Neo, and PyNN defines how simulator output looks in it
 * **Group** per population (readouts included) holding its trains and signals from every
   trial; annotations ``source_population``, ``neuron_type``, ``size``.
 """
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import quantities as pq
@@ -71,7 +71,7 @@ def to_block(spec, trials, *, dt, simulator, annotations=None, events=None):
         first_id[population.name], running = running, running + population.size
 
     block = neo.Block(name=spec.name, description=f"{spec.name} simulated with {simulator}, dt = {dt_ms:g} ms",
-                      rec_datetime=datetime.now(timezone.utc).replace(microsecond=0))
+                      rec_datetime=datetime.now(UTC).replace(microsecond=0))
     block.annotate(model=spec.name, simulator=str(simulator), dt=dt_ms, seed=int(spec.seed),
                    lsnn_bio_version=__version__, **extra)
     groups = {p.name: neo.Group(name=p.name, source_population=p.name, neuron_type=p.model.name, size=int(p.size))

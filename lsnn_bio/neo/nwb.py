@@ -26,7 +26,7 @@ give back the block as written (times equal to float precision after the trip th
 """
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import quantities as pq
@@ -45,7 +45,7 @@ def write(block, path):
     """Write ``block`` to ``path`` as NWB (pynwb); the caller makes the write atomic."""
     from pynwb import NWBHDF5IO, NWBFile
 
-    stamp = block.rec_datetime or datetime.now(timezone.utc).replace(microsecond=0)
+    stamp = block.rec_datetime or datetime.now(UTC).replace(microsecond=0)
     nwbfile = NWBFile(session_description=block.description or block.name or "Neo block",
                       identifier=str(uuid.uuid4()), session_start_time=stamp if stamp.tzinfo else stamp.astimezone(),
                       session_id=block.name)
@@ -79,15 +79,15 @@ def read(path):
         starts = np.asarray(trials["start_time"][:], dtype=np.float64) if trials is not None else np.empty(0)
         stops = np.asarray(trials["stop_time"][:], dtype=np.float64) if trials is not None else np.empty(0)
         spikes = _unit_spikes(nwbfile)
+        used = [0] * len(spikes)  # each unit's spikes are stored trial after trial: take them in turn
         block = neo.Block()
         for s, (where, tables) in enumerate(zip(meta["segments"], repair.segment_tables(layout))):
             segment = neo.Segment()
             offset, start, stop = where["offset"], starts[s], stops[s]
             rows = meta["unit_rows"][where["spiketrains"]] if "spiketrains" in where else []
-            for row in rows:
-                times = spikes[row]
-                last = s + 1 == len(meta["segments"]) or row not in _rows_of(meta, s + 1)
-                kept = times[(times >= start) & ((times < stop) | (last & (times == stop)))]
+            for row, count in zip(rows, where.get("spike_counts", [])):
+                kept = spikes[row][used[row]:used[row] + count]
+                used[row] += count
                 segment.spiketrains.append(neo.SpikeTrain((kept - offset) * pq.s, t_start=(start - offset) * pq.s,
                                                           t_stop=(stop - offset) * pq.s))
             for name, first, n in where.get("signals", []):
@@ -168,7 +168,7 @@ def _write_units(block, nwbfile, offsets, locations):
         for seg, offset in zip(keyed, offsets):
             if key in seg:
                 train = seg[key]
-                times.append(train.rescale("s").magnitude + offset)
+                times.append(np.sort(train.rescale("s").magnitude) + offset)
                 interval = [_s(train.t_start) + offset, _s(train.t_stop) + offset]
                 if intervals and abs(intervals[-1][1] - interval[0]) <= 1e-9 * max(1.0, abs(interval[0])):
                     intervals[-1][1] = interval[1]
@@ -186,6 +186,7 @@ def _write_units(block, nwbfile, offsets, locations):
     tables = []  # each segment's unit rows in train order, shared by segments alike
     for seg, where in zip(keyed, locations):
         order = [rows[key] for key in seg]
+        where["spike_counts"] = [len(train) for train in seg.values()]  # exact even for a spike at a trial's end
         if order:
             if order not in tables:
                 tables.append(order)
@@ -326,11 +327,6 @@ def _meta(nwbfile):
     if not (isinstance(meta, dict) and meta.get("format") == FORMAT and meta.get("version") == VERSION):
         return None
     return meta
-
-
-def _rows_of(meta, s):
-    where = meta["segments"][s] if s < len(meta["segments"]) else {}
-    return set(meta["unit_rows"][where["spiketrains"]]) if "spiketrains" in where else set()
 
 
 def _unit_spikes(nwbfile):
