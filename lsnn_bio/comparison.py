@@ -69,6 +69,9 @@ def compare(simulated_path, recording_path, out_dir, *, bin_size=0.02, tau=0.01,
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {name: str(write_atomically(out_dir / name, content)) for name, content in files.items()}
+    for old in out_dir.glob("raster_*_trial*.png"):  # from an earlier report in this folder: not this one's
+        if old.name not in files:
+            old.unlink()
     return {**stats, "warnings": found, "caveats": caveats, "files": written}
 
 

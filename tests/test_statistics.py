@@ -262,9 +262,10 @@ def test_rasters_for_the_trials_asked_for(tmp_path):
     assert sorted(n for n in files if n.startswith("raster_")) == [
         *[f"raster_recording_trial{t:03d}.png" for t in range(2)],
         *[f"raster_simulated_trial{t:03d}.png" for t in range(4)]]
-    files = compare(simulated, recording, tmp_path / "one", trials=[1])["files"]
+    files = compare(simulated, recording, tmp_path / "all", trials=[1])["files"]  # again, into the same folder
     assert sorted(n for n in files if n.startswith("raster_")) == ["raster_recording_trial001.png",
                                                                     "raster_simulated_trial001.png"]
-    with pytest.raises(ComparisonError, match="4 is not a segment of the recording file .it has 2 segments, 0 to 1"):
-        compare(simulated, recording, tmp_path / "bad", trials=[4])
+    assert sorted(p.name for p in (tmp_path / "all").glob("raster_*")) == sorted(n for n in files if "raster" in n)
+    with pytest.raises(ComparisonError, match="3 is not a segment of the recording file .it has 2 segments, 0 to 1"):
+        compare(simulated, recording, tmp_path / "bad", trials=[3])
     assert not (tmp_path / "bad").exists()
