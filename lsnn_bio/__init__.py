@@ -17,8 +17,8 @@ __all__ = [
 
 _LAZY = {
     "Twin": ".twin", "BrianNetwork": ".brian", "load_experiment": ".training", "Trainer": ".training",
-    "load_trained": ".trained", "validate": ".validation", "simulate": ".simulation", "to_block": ".neo_export",
-    "write_block": ".neo_export", "read_block": ".neo_export", "spike_statistics": ".statistics", "compare": ".statistics",
+    "load_trained": ".trained", "validate": ".validation", "simulate": ".simulation", "to_block": ".neo",
+    "write_block": ".neo", "read_block": ".neo", "spike_statistics": ".statistics", "compare": ".comparison",
 }
 
 

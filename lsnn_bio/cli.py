@@ -61,11 +61,31 @@ def _simulate(args):
 
 
 def _compare(args):
-    from .statistics import compare
+    import warnings
 
-    report = compare(args.simulated, args.recording, args.out)
-    print(f"wrote {args.out}/report.md, statistics.json and figures")
-    return 0 if report is not None else 1
+    from .comparison import ComparisonError, PlausibilityWarning, compare
+
+    trials = None
+    if args.trials == "all":
+        trials = "all"
+    elif args.trials is not None:
+        try:
+            trials = [int(t) for t in args.trials.split(",") if t.strip()]
+        except ValueError:
+            raise ComparisonError(f"--trials {args.trials!r}: not a list of segment indices "
+                                  "(accepted: e.g. 0,3,5 or all)") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PlausibilityWarning)  # printed below, one line each
+        report = compare(args.simulated, args.recording, args.out, trials=trials, allow_pickle=args.allow_pickle)
+    paths = {"simulated": args.simulated, "recording": args.recording}
+    for side, lines in report["warnings"].items():
+        for line in lines:
+            print(f"lsnn-bio compare: warning: {side} {paths[side]}: {line}", file=sys.stderr)
+    for caveat in report["caveats"]:
+        print(f"lsnn-bio compare: caveat: {caveat}", file=sys.stderr)
+    figures = sum(name.endswith(".png") for name in report["files"])
+    print(f"wrote {args.out}/report.md, statistics.json and {figures} figures")
+    return 0
 
 
 def parser():
@@ -120,9 +140,13 @@ def parser():
     simulate.set_defaults(run=_simulate)
 
     compare = commands.add_parser("compare", help="compare a simulated Neo file with a recording (Elephant statistics)")
-    compare.add_argument("simulated", help="any Neo-readable file")
-    compare.add_argument("recording", help="any Neo-readable file")
+    compare.add_argument("simulated", help="a Neo file, e.g. what simulate wrote (.nwb, .nix, .mat)")
+    compare.add_argument("recording", help="any Neo-readable file with SpikeTrains (one Segment per trial)")
     compare.add_argument("--out", required=True, help="report folder: report.md, statistics.json, PNG figures")
+    compare.add_argument("--trials", default=None, metavar="LIST",
+                         help="segments to draw as rasters, e.g. 0,3,5 or all (default: the first three)")
+    compare.add_argument("--allow-pickle", action="store_true",
+                         help="also read .pkl files; unpickling runs any code in the file, so only for files you trust")
     compare.set_defaults(run=_compare)
     return main
 

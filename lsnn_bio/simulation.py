@@ -11,7 +11,7 @@ from brian2 import Equations
 
 from .brian import BrianNetwork
 from .errors import LsnnBioError
-from .neo_export import EXTENSIONS, to_block, write_block
+from .neo import EXTENSIONS, to_block, write_block
 from .trained import load_trained
 from .validation import held_out_trials
 
@@ -58,6 +58,7 @@ def simulate(path, trials, out, record=(), device="cpp_standalone", raster=None,
     if raster:
         from .plots import raster as draw
 
-        draw(trained.spec, results[0], raster, events=events[0], title=f"{trained.model_name}, {split} trial 0 ({simulator})")
+        draw(trained.spec, results[0], raster, events=events[0], title=f"{trained.model_name}, {split} trial 0 ({simulator})",
+             inputs=batches[0].inputs[:, 0], class_names=getattr(trained.task, "class_names", None))
     return {"out": str(out), "trials": len(results), "raster": str(raster) if raster else None,
             "spikes": int(sum(r.spikes[p].sum() for r in results for p in r.spikes))}

@@ -1,51 +1,46 @@
-"""The spike-train statistics electrophysiologists compare, computed with Elephant.
+"""The spike-train statistics electrophysiologists compare, computed with Elephant from Neo objects.
 
-A simulated network is believable next to a recording when the numbers people
-look at first agree: firing rates, irregularity (CV of inter-spike intervals),
-trial-to-trial variability (Fano factor), spike-count correlations and the
-distance between trains (van Rossum). :func:`spike_statistics` computes them for
-one Neo Block; :func:`compare` does it for a simulation and a recording and
-writes ``statistics.json``, figures and a ``report.md`` side by side.
+A simulated network is believable next to a recording when the numbers people look at first
+agree: firing rates, irregularity (CV of inter-spike intervals), trial-to-trial variability
+(Fano factor), spike-count correlations and the distance between trains (van Rossum).
+:func:`spike_statistics` computes them for one Neo Block; :func:`plausibility` says what in
+them looks like a broken file rather than a brain. Times given as plain numbers are SI seconds.
 
 Conventions (what "pooled over segments" means here):
 
-* A train is one neuron or unit followed across segments (trials), matched by
-  ``channel_id`` (PyNN's layout), else by name, else by position; whichever is
-  unique within every segment first. A train missing from a segment counts as
-  silent there for correlations and is left out of that segment otherwise.
-* Times are rescaled to ms (rates are in Hz) whatever units a file uses.
-* Rate: spikes / recorded time, over all segments (Elephant's mean firing rate
-  per segment, weighted by duration). Silent trains have rate 0 and count.
-* CV of ISIs: intervals of all segments together (never across a segment
-  boundary); NaN with fewer than two intervals.
-* Fano factor of spike counts: across trials when there are two or more
-  segments (each clipped to the span common to that train's segments), else
-  across ``fano_window`` windows of the single segment; NaN for a silent train.
-* Spike-count correlation: Pearson coefficients of counts in ``bin_size`` bins
-  (Elephant's ``correlation_coefficient`` on a ``BinnedSpikeTrain``); each
-  segment is clipped to the span all its trains share, cut to whole bins, and
-  the segments are laid end to end, so bins never straddle two trials. Pairs
-  with a silent train are NaN.
-* van Rossum distance (time constant ``tau``): per segment, on the common span,
-  over the first ``van_rossum_segments`` segments (the cost grows with trains
-  squared times segments); summarised over all off-diagonal pairs.
+* A train is one neuron or unit followed across segments (trials), matched by ``channel_id``
+  (PyNN's layout), else by name, else by position (:func:`lsnn_bio.neo.follow_trains`). A
+  train missing from a segment counts as silent there for correlations and is left out of
+  that segment otherwise.
+* Parameters are seconds; spike times are handled in ms whatever units a file uses (rates
+  in Hz), so times on a simulator's 0.1 or 1 ms grid fall on bin edges exactly.
+* Rate: spikes / recorded time, over all segments (Elephant's mean firing rate of the
+  segments laid end to end). Silent trains have rate 0 and count.
+* CV of ISIs: intervals of all segments together (never across a segment boundary); NaN
+  with fewer than two intervals.
+* Fano factor of spike counts (variance / mean): across trials when there are two or more
+  segments (each clipped to the span common to that train's segments; Elephant's
+  ``fanofactor``), else across the whole ``fano_window`` windows of the single segment;
+  NaN for a silent train.
+* Spike-count correlation: Pearson coefficients of counts in ``bin_size`` bins (Elephant's
+  ``correlation_coefficient`` on a ``BinnedSpikeTrain``); each segment is clipped to the span
+  all its trains share, cut to whole bins, and the segments are laid end to end, so bins
+  never straddle two trials. Pairs with a silent train are NaN.
+* van Rossum distance (time constant ``tau``): per segment, on the common span, over the
+  first ``van_rossum_segments`` segments (the cost grows with trains squared times
+  segments); summarised over all off-diagonal pairs.
 
-NaN values are excluded from a summary's mean / sd / median and counted in its
-``n_excluded``; in ``statistics.json`` they are written as ``null``.
+NaN values are excluded from a summary's mean / sd / median and counted in its ``n_excluded``.
 """
-import io
-import json
 import math
-import os
-import tempfile
 import warnings
-from pathlib import Path
 
 import numpy as np
 import quantities as pq
 
 from .errors import LsnnBioError
-from .neo_export import NeoFileError, read_block
+from .neo import follow_trains
+from .units import seconds
 
 
 class StatisticsError(LsnnBioError, ValueError):
@@ -56,25 +51,50 @@ class NoSpikeTrainsError(StatisticsError):
     """A Neo file or Block without any spike train: nothing to compare."""
 
 
-SIDES = ("simulated", "recording")
+# Beyond these a recording is more likely a unit mix-up than a brain (see plausibility()).
+MAX_MEAN_RATE_HZ, MIN_MEAN_RATE_HZ = 300.0, 0.05
+MAX_TRAIN_RATE_HZ = 1000.0  # faster than a 1 ms refractory period allows
+MIN_SEGMENT_S, MAX_SEGMENT_S = 0.05, 86400.0
 
 
-def spike_statistics(block, *, bin_size=20.0, tau=10.0, fano_window=100.0, van_rossum_segments=10, source=None):
+def spike_statistics(block, *, bin_size=0.02, tau=0.01, fano_window=0.1, van_rossum_segments=10, source=None):
     """Per-train and summary statistics of ``block``'s spike trains, as a JSON-ready dict.
 
-    ``bin_size``, ``tau`` and ``fano_window`` are times (quantities, or floats in ms).
+    ``bin_size``, ``tau`` and ``fano_window`` are times: quantities, or numbers in seconds.
     ``source`` names the block in error messages (a file path, for example).
     """
+    return statistics_and_pairs(block, bin_size=bin_size, tau=tau, fano_window=fano_window,
+                                van_rossum_segments=van_rossum_segments, source=source)[0]
+
+
+def statistics_and_pairs(block, *, bin_size=0.02, tau=0.01, fano_window=0.1, van_rossum_segments=10, source=None):
+    """:func:`spike_statistics` and the per-pair values behind its summaries (for figures).
+
+    The pairs are ``{"correlation": array, "van_rossum": array}``, one value per pair of trains
+    (per segment for van Rossum), NaN where undefined.
+    """
+    try:
+        bin_s, tau_s, window_s = seconds(bin_size, "bin_size"), seconds(tau, "tau"), seconds(fano_window, "fano_window")
+    except ValueError as error:
+        raise StatisticsError(str(error)) from None
     with warnings.catch_warnings():
         # Elephant 1.2 passes quantities' deprecated copy= argument on every call.
         warnings.filterwarnings("ignore", category=getattr(pq, "QuantitiesDeprecationWarning", DeprecationWarning))
-        return _spike_statistics(block, bin_size, tau, fano_window, van_rossum_segments, source)
+        stats, pairs = _statistics(block, _ms(bin_s), _ms(tau_s), _ms(window_s), van_rossum_segments, source)
+    stats["parameters"] = {"bin_size_s": bin_s, "tau_s": tau_s, "fano_window_s": window_s,
+                           "van_rossum_segments": int(van_rossum_segments)}
+    stats["correlation"]["bin_size_s"], stats["van_rossum"]["tau_s"] = bin_s, tau_s
+    return stats, pairs
 
 
-def _spike_statistics(block, bin_size, tau, fano_window, van_rossum_segments, source):
-    bin_ms, tau_ms, window_ms = _ms(bin_size, "bin_size"), _ms(tau, "tau"), _ms(fano_window, "fano_window")
+def _ms(value_s):
+    """Seconds -> ms, rounded to 1e-9 ms so that 0.02 s is 20 ms exactly."""
+    return float(np.round(value_s * 1e3, 9))
+
+
+def _statistics(block, bin_ms, tau_ms, window_ms, van_rossum_segments, source):
     segments = _segments_in_ms(block, source)
-    keys, identities, matched_by = _match_trains(segments)
+    keys, identities, matched_by = follow_trains(segments)
     n_segments = len(segments)
 
     trains = []
@@ -91,18 +111,20 @@ def _spike_statistics(block, bin_size, tau, fano_window, van_rossum_segments, so
             "cv_isi": _cv(items),
             "fano_factor": _fano(items, window_ms),
         })
-    correlation = _correlation(identities, keys, bin_ms)
-    van_rossum = _van_rossum(identities, keys, tau_ms, van_rossum_segments)
+    correlation, correlations = _correlation(identities, keys, bin_ms)
+    van_rossum, distances = _van_rossum(identities, keys, tau_ms, van_rossum_segments)
     spans = [_common_span(list(seg.values())) for seg in identities if seg]
     durations = [max(stop - start, 0.0) for start, stop in spans]
     rates = [t["rate_hz"] for t in trains]
-    return {
+    stats = {
         "n_segments": n_segments,
         "n_trains": len(keys),
+        "n_spikes": int(sum(t["spike_count"] for t in trains)),
         "matched_by": matched_by,
         "mean_segment_duration_s": float(np.mean(durations)) / 1e3 if durations else 0.0,
-        "parameters": {"bin_size_ms": bin_ms, "tau_ms": tau_ms, "fano_window_ms": window_ms,
-                       "van_rossum_segments": int(van_rossum_segments)},
+        "segment_durations_s": {"min": float(min(durations)) / 1e3 if durations else 0.0,
+                                "max": float(max(durations)) / 1e3 if durations else 0.0},
+        "parameters": {},
         "rate_hz": {**_summary(rates), "n_silent": int(sum(1 for t in trains if t["spike_count"] == 0))},
         "cv_isi": _summary([t["cv_isi"] for t in trains]),
         "fano_factor": {**_summary([t["fano_factor"] for t in trains]),
@@ -111,26 +133,46 @@ def _spike_statistics(block, bin_size, tau, fano_window, van_rossum_segments, so
         "van_rossum": van_rossum,
         "trains": trains,
     }
+    return stats, {"correlation": correlations, "van_rossum": distances}
+
+
+def plausibility(stats):
+    """Warnings, one line each, about numbers that suggest a broken file rather than a brain.
+
+    Mean rates above a few hundred Hz or below one spike in 20 s, and segments shorter than
+    50 ms or longer than a day, usually mean the spike times are not in the units the file
+    claims (milliseconds stored as microseconds, say); trains that never spike leave most
+    statistics undefined.
+    """
+    found = []
+    rate = stats["rate_hz"]
+    if rate["n"] and rate["mean"] > MAX_MEAN_RATE_HZ:
+        found.append(f"mean firing rate {rate['mean']:.3g} Hz is above a few hundred Hz: are the spike times in "
+                     "the units the file says (e.g. milliseconds stored as microseconds)?")
+    if rate["n"] and stats["n_spikes"] and rate["mean"] < MIN_MEAN_RATE_HZ:
+        found.append(f"mean firing rate {rate['mean']:.3g} Hz is below one spike in 20 s: are the spike times in "
+                     "the units the file says (e.g. milliseconds stored as seconds)?")
+    fastest = max(stats["trains"], key=lambda t: t["rate_hz"] if math.isfinite(t["rate_hz"]) else -1.0, default=None)
+    if fastest is not None and fastest["rate_hz"] > MAX_TRAIN_RATE_HZ:
+        found.append(f"train {fastest['name'] or fastest['key']} fires at {fastest['rate_hz']:.3g} Hz, faster than "
+                     "a refractory period allows: check the time units")
+    durations = stats["segment_durations_s"]
+    if stats["n_segments"] and durations["min"] < MIN_SEGMENT_S:
+        found.append(f"the shortest segment lasts {durations['min'] * 1e3:.3g} ms: a trial that short suggests a "
+                     "time-unit mix-up (or t_start/t_stop not set)")
+    if stats["n_segments"] and durations["max"] > MAX_SEGMENT_S:
+        found.append(f"the longest segment lasts {durations['max'] / 3600:.3g} hours: more than a day suggests a "
+                     "time-unit mix-up")
+    if stats["n_trains"] and stats["n_spikes"] == 0:
+        found.append(f"all {stats['n_trains']} spike trains are empty: rates are 0 and CV, Fano factor and "
+                     "correlations are undefined")
+    elif stats["n_trains"] and rate["n_silent"] * 2 > stats["n_trains"]:
+        found.append(f"{rate['n_silent']} of {stats['n_trains']} spike trains never spike: most statistics "
+                     "describe the few that do")
+    return found
 
 
 # ----------------------------------------------------------------------------- gathering
-
-
-def _ms(value, name):
-    try:
-        if isinstance(value, pq.Quantity):
-            result = float(value.rescale(pq.ms).magnitude)
-        elif hasattr(value, "dim"):  # a Brian2 quantity
-            import brian2
-
-            result = float(value / brian2.ms)
-        else:
-            result = float(value)
-    except (TypeError, ValueError, AttributeError) as error:
-        raise StatisticsError(f"{name} must be a time (e.g. 20 * pq.ms, or a float in ms), got {value!r}: {error}") from None
-    if not math.isfinite(result) or result <= 0:
-        raise StatisticsError(f"{name} must be a positive time, got {value!r}")
-    return result
 
 
 def _segments_in_ms(block, source):
@@ -143,30 +185,6 @@ def _segments_in_ms(block, source):
             f"{where}: has no spike trains ({len(block.segments)} segments, {signals} signals); "
             "the statistics compare spike trains (SpikeTrain objects in the Block's segments)")
     return segments
-
-
-def _match_trains(segments):
-    """Follow each neuron across segments: by channel_id, else name, else position."""
-    for by in ("channel_id", "name"):
-        keyed = []
-        for trains in segments:
-            keys = [_key(train, by) for train in trains]
-            if any(k is None for k in keys) or len(set(keys)) != len(keys):
-                break
-            keyed.append(dict(zip(keys, trains)))
-        else:
-            return list(dict.fromkeys(k for seg in keyed for k in seg)), keyed, by
-    keyed = [{f"#{i}": train for i, train in enumerate(trains)} for trains in segments]
-    return list(dict.fromkeys(k for seg in keyed for k in seg)), keyed, "position"
-
-
-def _key(train, by):
-    if by == "channel_id":
-        value = train.annotations.get("channel_id")
-        if isinstance(value, np.generic):
-            value = value.item()
-        return None if value is None else f"channel_id={value}"
-    return train.name or None
 
 
 def _common_span(trains):
@@ -222,13 +240,14 @@ def _fano(items, window_ms):
         if stop <= start:
             return math.nan
         pieces = [_clip(t, start, stop) for t in items]
-    else:
+    else:  # windows of one segment: counted directly, as a long recording may hold millions of them
         (train,) = items
         start = float(train.t_start.magnitude)
-        n = int((float(train.t_stop.magnitude) - start) // window_ms)
+        n = _whole(float(train.t_stop.magnitude) - start, window_ms)
         if n < 2:
             return math.nan
-        pieces = [_clip(train, start + k * window_ms, start + (k + 1) * window_ms) for k in range(n)]
+        counts = np.histogram(train.magnitude, bins=start + np.arange(n + 1) * window_ms)[0]
+        return float(counts.var() / counts.mean()) if counts.any() else math.nan
     if sum(len(p) for p in pieces) == 0:
         return math.nan
     with warnings.catch_warnings():
@@ -237,6 +256,11 @@ def _fano(items, window_ms):
 
 
 # ----------------------------------------------------------------------------- pairs
+
+
+def _whole(length, unit):
+    """How many whole ``unit`` fit in ``length``, forgiving float error (2.0 // 0.02 == 99 in floats)."""
+    return int(math.floor(length / unit + 1e-9)) if length > 0 else 0
 
 
 def _correlation(identities, keys, bin_ms):
@@ -251,7 +275,7 @@ def _correlation(identities, keys, bin_ms):
         if not seg:
             continue
         start, stop = _common_span(list(seg.values()))
-        n_bins = int((stop - start) // bin_ms) if stop > start else 0
+        n_bins = _whole(stop - start, bin_ms)
         if n_bins == 0:
             continue
         stop = start + n_bins * bin_ms
@@ -262,17 +286,17 @@ def _correlation(identities, keys, bin_ms):
                 kept = times[(times >= start) & (times < stop)] - start
                 pieces[key].append(np.minimum(kept, np.nextafter(length, 0)) + offset)
         offset += length
-    result = {"bin_size_ms": bin_ms, "n_bins": int(round(offset / bin_ms)), "n_pairs": 0}
+    result = {"bin_size_s": bin_ms / 1e3, "n_bins": int(round(offset / bin_ms)), "n_pairs": 0}
     if len(keys) < 2 or offset == 0:
-        return {**_summary([]), **result, "n_excluded": 0}
+        return {**_summary([]), **result, "n_excluded": 0}, np.empty(0)
     trains = [neo.SpikeTrain(np.sort(np.concatenate(pieces[key])) if pieces[key] else np.empty(0), units=pq.ms,
                              t_start=0.0, t_stop=offset) for key in keys]
     binned = BinnedSpikeTrain(trains, bin_size=bin_ms * pq.ms, t_start=0.0 * pq.ms, t_stop=offset * pq.ms)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        matrix = np.asarray(correlation_coefficient(binned), dtype=np.float64)
+        matrix = np.asarray(correlation_coefficient(binned, fast=False), dtype=np.float64)  # sparse: long files fit
     values = matrix[np.triu_indices(len(keys), k=1)]
-    return {**_summary(values), **result, "n_pairs": int(values.size)}
+    return {**_summary(values), **result, "n_pairs": int(values.size)}, values
 
 
 def _van_rossum(identities, keys, tau_ms, max_segments):
@@ -292,7 +316,7 @@ def _van_rossum(identities, keys, tau_ms, max_segments):
         values.append(matrix[np.triu_indices(len(trains), k=1)])
         used += 1
     values = np.concatenate(values) if values else np.empty(0)
-    return {**_summary(values), "tau_ms": tau_ms, "n_segments": used, "n_pairs": int(values.size)}
+    return {**_summary(values), "tau_s": tau_ms / 1e3, "n_segments": used, "n_pairs": int(values.size)}, values
 
 
 def _summary(values):
@@ -306,198 +330,3 @@ def _summary(values):
             "n_excluded": int(values.size - finite.size)}
 
 
-# ----------------------------------------------------------------------------- comparison
-
-
-def compare(simulated_path, recording_path, out_dir, *, bin_size=20.0, tau=10.0, fano_window=100.0,
-            van_rossum_segments=10):
-    """Statistics of a simulation beside a recording: ``statistics.json``, figures and ``report.md`` in ``out_dir``.
-
-    Both files are read with Neo (by extension). Everything is computed and drawn
-    before anything is written, so a file that cannot be compared leaves ``out_dir`` untouched.
-    """
-    paths = {"simulated": Path(simulated_path), "recording": Path(recording_path)}
-    blocks = {side: read_block(path) for side, path in paths.items()}
-    stats = {side: spike_statistics(blocks[side], bin_size=bin_size, tau=tau, fano_window=fano_window,
-                                    van_rossum_segments=van_rossum_segments, source=str(paths[side]))
-             for side in SIDES}
-    document = {side: {"path": str(paths[side]), "block": blocks[side].name,
-                       "annotations": _simple(blocks[side].annotations), "statistics": stats[side]}
-                for side in SIDES}
-    files = {
-        "raster_simulated.png": _raster_png(blocks["simulated"], f"simulated: {paths['simulated'].name}"),
-        "raster_recording.png": _raster_png(blocks["recording"], f"recording: {paths['recording'].name}"),
-        "rates.png": _histogram_png(stats, "rate_hz", "firing rate (Hz)", "Firing rates per train"),
-        "cv_isi.png": _histogram_png(stats, "cv_isi", "CV of inter-spike intervals", "Irregularity per train"),
-    }
-    files["statistics.json"] = (json.dumps(_json_ready(document), indent=1, allow_nan=False) + "\n").encode()
-    files["report.md"] = _report(document, [name for name in files if name.endswith(".png")]).encode()
-
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise NeoFileError(f"{out_dir}: cannot create the output folder: {error}") from error
-    written = {}
-    for name, content in files.items():
-        written[name] = str(_write_atomically(out_dir / name, content))
-    return {"simulated": stats["simulated"], "recording": stats["recording"], "files": written}
-
-
-def _write_atomically(path, content):
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
-
-
-def _simple(annotations):
-    return {str(k): v for k, v in annotations.items() if isinstance(v, (str, int, float, bool))}
-
-
-def _json_ready(value):
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _figure(width, height):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height))
-    FigureCanvasAgg(figure)  # Agg, without touching pyplot's global backend
-    return figure
-
-
-def _png(figure):
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=110)
-    return buffer.getvalue()
-
-
-def _raster_png(block, title):
-    from matplotlib.ticker import MaxNLocator
-
-    segment = next(s for s in block.segments if len(s.spiketrains))
-    figure = _figure(9, 4.5)
-    ax = figure.add_subplot(1, 1, 1)
-    populations = list(dict.fromkeys(t.annotations.get("source_population") for t in segment.spiketrains))
-    colour = {p: f"C{i % 10}" for i, p in enumerate(populations)}
-    size = float(np.clip(3000.0 / len(segment.spiketrains), 4.0, 60.0))
-    for row, train in enumerate(segment.spiketrains):
-        times = train.rescale(pq.ms).magnitude
-        ax.scatter(times, np.full(times.shape, row), s=size, marker="|", linewidths=1,
-                   color=colour[train.annotations.get("source_population")])
-    for epoch in segment.epochs:
-        for start, duration in zip(epoch.rescale(pq.ms).magnitude, epoch.durations.rescale(pq.ms).magnitude):
-            ax.axvspan(start, start + duration, color="0.93", zorder=0)
-    if len(populations) > 1 or populations[0] is not None:
-        for p in populations:
-            ax.scatter([], [], marker="|", color=colour[p], label=str(p))
-        ax.legend(loc="upper right", fontsize=8)
-    start = min(float(t.t_start.rescale(pq.ms).magnitude) for t in segment.spiketrains)
-    stop = max(float(t.t_stop.rescale(pq.ms).magnitude) for t in segment.spiketrains)
-    ax.set_xlim(start, stop)
-    ax.set_ylim(-0.5, len(segment.spiketrains) - 0.5)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel("spike train")
-    ax.set_title(f"{title} ({segment.name or 'first segment'})")
-    return _png(figure)
-
-
-def _histogram_png(stats, quantity, label, title):
-    figure = _figure(6, 4)
-    ax = figure.add_subplot(1, 1, 1)
-    data = {side: np.array([t[quantity] for t in stats[side]["trains"]], dtype=np.float64) for side in SIDES}
-    data = {side: values[np.isfinite(values)] for side, values in data.items()}
-    pooled = np.concatenate(list(data.values()))
-    if pooled.size:
-        low, high = float(pooled.min()), float(pooled.max())
-        edges = np.linspace(low, high if high > low else low + 1.0, 21)
-        for i, side in enumerate(SIDES):
-            if data[side].size:
-                weights = np.full(data[side].size, 1.0 / data[side].size)
-                ax.hist(data[side], bins=edges, weights=weights, alpha=0.5, color=f"C{i}",
-                        label=f"{side} (n = {data[side].size})")
-        ax.legend(fontsize=8)
-    else:
-        ax.text(0.5, 0.5, "no finite values on either side", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel(label)
-    ax.set_ylabel("fraction of trains")
-    ax.set_title(title)
-    return _png(figure)
-
-
-def _fmt(value, digits=3):
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value:.{digits}g}"
-
-
-def _mean_sd(summary):
-    if summary["n"] == 0:
-        return "n/a"
-    return f"{_fmt(summary['mean'])} ± {_fmt(summary['std'])}"
-
-
-def _report(document, figures):
-    s, r = document["simulated"], document["recording"]
-    a, b = s["statistics"], r["statistics"]
-    rows = [
-        ("spike trains", a["n_trains"], b["n_trains"]),
-        ("segments (trials)", a["n_segments"], b["n_segments"]),
-        ("mean segment duration (s)", _fmt(a["mean_segment_duration_s"]), _fmt(b["mean_segment_duration_s"])),
-        ("firing rate, mean ± sd (Hz)", _mean_sd(a["rate_hz"]), _mean_sd(b["rate_hz"])),
-        ("firing rate, median (Hz)", _fmt(a["rate_hz"]["median"]), _fmt(b["rate_hz"]["median"])),
-        ("silent trains", a["rate_hz"]["n_silent"], b["rate_hz"]["n_silent"]),
-        ("CV of ISIs, mean ± sd", _mean_sd(a["cv_isi"]), _mean_sd(b["cv_isi"])),
-        ("trains without a CV (< 2 intervals)", a["cv_isi"]["n_excluded"], b["cv_isi"]["n_excluded"]),
-        ("Fano factor, mean ± sd", _mean_sd(a["fano_factor"]), _mean_sd(b["fano_factor"])),
-        ("Fano factor over", a["fano_factor"]["over"], b["fano_factor"]["over"]),
-        (f"spike-count correlation ({_fmt(a['correlation']['bin_size_ms'])} ms bins), mean ± sd",
-         _mean_sd(a["correlation"]), _mean_sd(b["correlation"])),
-        ("pairs without a correlation (a silent train)", a["correlation"]["n_excluded"],
-         b["correlation"]["n_excluded"]),
-        (f"van Rossum distance (tau = {_fmt(a['van_rossum']['tau_ms'])} ms), mean ± sd",
-         _mean_sd(a["van_rossum"]), _mean_sd(b["van_rossum"])),
-    ]
-    lines = [
-        "# Simulated activity vs recording",
-        "",
-        f"- simulated: `{s['path']}` (block `{s['block']}`"
-        + (f", simulator {s['annotations']['simulator']}" if "simulator" in s["annotations"] else "") + ")",
-        f"- recording: `{r['path']}` (block `{r['block']}`)",
-        "",
-        "| quantity | simulated | recording |",
-        "|---|---|---|",
-        *[f"| {q} | {x} | {y} |" for q, x, y in rows],
-        "",
-        "Trains are followed across segments by "
-        f"{a['matched_by']} (simulated) and {b['matched_by']} (recording). Rates count every train; CV, Fano "
-        "factor and correlations leave out trains or pairs where they are undefined (counted above). "
-        "All numbers are in `statistics.json`.",
-        "",
-        "## Figures",
-        "",
-        *[f"![{name[:-4]}]({name})" for name in figures],
-        "",
-    ]
-    return "\n".join(lines)

@@ -83,3 +83,53 @@ def describe_dimensions(value):
     """'V', 's', 'A' rather than 'm^2 kg s^-3 A^-1'."""
     dim = get_dimensions(value)
     return "dimensionless" if dim is DIMENSIONLESS else str(get_unit(dim))
+
+
+def seconds(value, name="time"):
+    """A positive time as float SI seconds: a Brian2 quantity, a ``quantities`` quantity, or a number in seconds.
+
+    The one float convention of the package: a bare number is always seconds, never ms.
+    Raises ValueError naming ``name`` and what is accepted.
+    """
+    accepted = f"{name} must be a positive time (e.g. 20 * ms, 20 * pq.ms, or 0.02 meaning seconds), got {value!r}"
+    try:
+        if hasattr(value, "rescale"):  # a quantities Quantity (Neo's units)
+            result = float(value.rescale("s").magnitude)
+        elif isinstance(value, Quantity):
+            if get_dimensions(value) != brian2.second.dim:
+                raise ValueError(f"it has units {describe_dimensions(value)}")
+            result = float(value)
+        elif isinstance(value, bool):
+            raise ValueError("a boolean")
+        else:
+            result = float(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{accepted} ({error})") from None
+    if not np.isfinite(result) or result <= 0:
+        raise ValueError(accepted)
+    return result
+
+
+# Brian2 unit -> the unit PyNN reports in Neo, and the factor from SI.
+_NEO_UNITS = (("volt", "mV", 1e3), ("second", "ms", 1e3), ("amp", "nA", 1e9), ("siemens", "uS", 1e6),
+              ("farad", "nF", 1e9), ("ohm", "MOhm", 1e-6), ("hertz", "Hz", 1.0))
+_SI_BASE = (("m", "m"), ("kg", "kg"), ("s", "s"), ("A", "A"), ("K", "K"), ("mol", "mol"), ("cd", "cd"))
+
+
+def neo_unit(dimensions):
+    """A Brian2 Dimension -> (Neo unit string, factor that turns SI values into it), as PyNN reports them.
+
+    volt -> mV, second -> ms, amp -> nA, siemens -> uS, farad -> nF, ohm -> MOhm, hertz -> Hz,
+    dimensionless stays so; anything else is written in SI base units (factor 1).
+    """
+    if dimensions is DIMENSIONLESS or dimensions == DIMENSIONLESS:
+        return "dimensionless", 1.0
+    for name, unit, factor in _NEO_UNITS:
+        if dimensions == getattr(brian2, name).dim:
+            return unit, factor
+    parts = []
+    for symbol, text in _SI_BASE:
+        exponent = dimensions.get_dimension(symbol)
+        if exponent:
+            parts.append(text if exponent == 1 else f"{text}**{exponent:g}")
+    return "*".join(parts), 1.0

@@ -77,7 +77,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_simulate_writes_neo_in_pynn_layout_with_a_raster(trained_run, tmp_path):
-    from lsnn_bio.neo_export import read_block
+    from lsnn_bio.neo import read_block
     from lsnn_bio.simulation import simulate
 
     out = tmp_path / "activity.nix"
@@ -88,9 +88,9 @@ def test_simulate_writes_neo_in_pynn_layout_with_a_raster(trained_run, tmp_path)
     assert len(segment.spiketrains) == 20
     assert {st.annotations["source_population"] for st in segment.spiketrains} == {"LIF", "ALIF"}
     assert sum(len(st) for s in block.segments for st in s.spiketrains) == report["spikes"]
-    names = {signal.name for signal in segment.analogsignals}
-    assert {"LIF.v", "ALIF.v", "ALIF.A", "out.out"} <= names
-    assert str(next(s for s in segment.analogsignals if s.name == "ALIF.A").units.dimensionality) == "mV"
+    signals = {(signal.annotations["source_population"], signal.name): signal for signal in segment.analogsignals}
+    assert {("LIF", "v"), ("ALIF", "v"), ("ALIF", "A"), ("out", "out")} <= set(signals)
+    assert str(signals["ALIF", "A"].units.dimensionality) == "mV"
     assert segment.events and (tmp_path / "raster.png").stat().st_size > 10_000
     assert block.annotations["split"] == "test"
 
