@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lsnn_bio.tasks import TASKS, TaskError, make_task
+from lsnn_bio.tasks.backprop_baseline import backprop_predictions
 from lsnn_bio.tasks.function_regression import FunctionRegression, population_rates
 from lsnn_bio.tasks.regression_scores import (
     linear_baseline_by_example,
@@ -203,3 +204,23 @@ def test_linear_baseline_learns_within_an_episode_but_not_beyond_linear():
     # the network family is close to, but not exactly, linear on [-5, 5]^2
     within = batch.targets.var(axis=1).mean()
     assert 0.01 * within < linear_baseline_mse(batch.x, batch.targets) < 0.2 * within
+
+
+def test_backprop_baseline_fits_the_target_architecture():
+    """Backprop on the TN architecture beats the linear baseline on the network family once it has data."""
+    task = FunctionRegression(examples=30, test_functions=8)
+    batch = next(task.batches("test", 8))
+    at = np.array([0, 2, 29])
+    predictions = backprop_predictions(batch.x, batch.targets, at=at, steps=150, seed=1)
+    assert predictions.shape == (8, 3, 1)
+    np.testing.assert_array_equal(predictions[:, 0], 0.0)
+    late = ((predictions[:, 2] - batch.targets[:, 29]) ** 2).mean()
+    early = ((predictions[:, 1] - batch.targets[:, 2]) ** 2).mean()
+    assert late < 0.2 * early
+    np.testing.assert_array_equal(predictions, backprop_predictions(batch.x, batch.targets, at=at, steps=150, seed=1))
+    changed = batch.targets.copy()
+    changed[:, 29:] += 100.0  # the fit for example 29 must not see example 29 itself
+    np.testing.assert_array_equal(backprop_predictions(batch.x, changed, at=[29], steps=20),
+                                  backprop_predictions(batch.x, batch.targets, at=[29], steps=20))
+    with pytest.raises(TaskError, match=r"at must be example indices in \[0, 30\)"):
+        backprop_predictions(batch.x, batch.targets, at=[30])
