@@ -3,8 +3,11 @@
 An episode draws one target function F and ``examples`` inputs x_1..x_K. Example k lasts
 ``example_ms``; during it the network sees x_k together with the *previous* target F(x_{k-1})
 (nothing in that channel during the first example) and must answer F(x_k): the prediction is the
-readout averaged over the last ``readout_ms`` of the example. Weights stay fixed within an episode,
-so whatever improves from example to example is learned by the network's dynamics.
+readout averaged over the last ``readout_ms`` of the example (default: all of it). Weights stay
+fixed within an episode, so whatever improves from example to example is learned by the network's
+dynamics. Defaults: 100 examples of 20 ms, an episode of 2 s = 2,000 steps at ``dt_ms`` = 1.
+The trainer's loss is the MSE over all examples of an episode (``RegressionBatch``); scores and
+baselines are in ``regression_scores.py`` and ``backprop_baseline.py``.
 
 Families (``family``):
 - ``network``: the paper's target networks, F(x) = w2 . sigmoid(W1 x + b1) + b2 with 2 inputs,
