@@ -49,9 +49,11 @@ class BatchedNavigation:
     def reset(self, seed=None):
         """Start a new episode in every arena; returns the first observation (batch, n_inputs)."""
         self._seed(seed)
-        episodes = [draw_episode(g, self.config) for g in self._generators]
-        as_tensor = lambda arrays, dtype, axis: torch.as_tensor(np.stack(arrays, axis=axis), dtype=dtype, device=self.device)  # noqa: E731
-        goal, start, teleports, uniforms = zip(*episodes)
+        goal, start, teleports, uniforms = zip(*(draw_episode(g, self.config) for g in self._generators))
+
+        def as_tensor(arrays, dtype, axis):
+            return torch.as_tensor(np.stack(arrays, axis=axis), dtype=dtype, device=self.device)
+
         self.goal = as_tensor(goal, self.dtype, 0)  # (batch, 2)
         self.position = as_tensor(start, self.dtype, 0)
         self._teleports = as_tensor(teleports, self.dtype, 1)  # (steps, batch, 2)

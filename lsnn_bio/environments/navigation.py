@@ -23,7 +23,7 @@ every spike) is drawn at reset by ``draw_episode`` from the episode's generator,
 Steps draw nothing, so ``BatchedNavigation`` (torch, many arenas at once) reproduces this env
 exactly from the same seeds, and an episode does not depend on the policy's random draws.
 """
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import gymnasium
 import numpy as np
@@ -104,9 +104,6 @@ class NavigationConfig:
         ticks = (np.arange(self.place_cells_per_side) + 0.5) / self.place_cells_per_side
         gx, gy = np.meshgrid(ticks, ticks, indexing="xy")
         return np.stack([gx.ravel(), gy.ravel()], axis=-1)
-
-    def options(self):
-        return asdict(self)
 
 
 def _first_outside(candidates, goal, radius):

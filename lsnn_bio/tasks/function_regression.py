@@ -60,9 +60,6 @@ class TargetFunctions:
         hidden = 1.0 / (1.0 + np.exp(-(np.einsum("bhd,bnd->bnh", p["W1"], x) + p["b1"][:, None, :])))
         return (np.einsum("bnh,bh->bn", hidden, p["w2"]) + p["b2"][:, None])[..., None]
 
-    def __len__(self):
-        return len(next(iter(self.params.values())))
-
     @staticmethod
     def concatenate(parts):
         return TargetFunctions(parts[0].family, {k: np.concatenate([f.params[k] for f in parts]) for k in parts[0].params})
