@@ -224,3 +224,24 @@ def test_backprop_baseline_fits_the_target_architecture():
                                   backprop_predictions(batch.x, batch.targets, at=[29], steps=20))
     with pytest.raises(TaskError, match=r"at must be example indices in \[0, 30\)"):
         backprop_predictions(batch.x, batch.targets, at=[30])
+
+
+def test_the_draft_network_document_takes_the_task_and_learns_through_the_windows(models):
+    """models/lsnn_l2l.yaml plugs into the task: inputs fit, the windowed MSE has finite gradients."""
+    import torch
+
+    from lsnn_bio import load_network
+    from lsnn_bio.training.losses import window_logits
+    from lsnn_bio.twin import Twin
+
+    spec = load_network(models / "lsnn_l2l.yaml")
+    task = FunctionRegression(examples=4)
+    assert spec.inputs["examples"].size == task.n_inputs and spec.populations["prediction"].size == task.n_outputs
+    batch = task.batch("train", 3, np.random.default_rng(0))
+    twin = Twin(spec, dtype=torch.float64)
+    result = twin({"examples": torch.as_tensor(batch.inputs, dtype=torch.float64)})
+    predictions = window_logits(result.outputs["prediction"], torch.as_tensor(batch.windows))  # (batch, K, 1)
+    loss = ((predictions - torch.as_tensor(batch.targets)) ** 2)[torch.as_tensor(batch.mask)].mean()
+    loss.backward()
+    gradients = [p.grad for p in twin.parameters() if p.grad is not None]
+    assert gradients and all(torch.isfinite(g).all() for g in gradients) and any(g.abs().sum() > 0 for g in gradients)

@@ -198,3 +198,28 @@ def test_bad_calls_are_one_line_errors():
     with pytest.raises(NavigationError, match="batch must be a positive integer"):
         BatchedNavigation(0)
     assert NavigationConfig().n_inputs == 110 and NavigationConfig().steps == 2000
+
+
+def test_the_draft_agent_document_runs_in_closed_loop_with_the_batched_env(models):
+    """models/lsnn_navigation.yaml plugs into the env through Twin.step: policy and value readouts, gradients."""
+    from lsnn_bio import load_network
+    from lsnn_bio.twin import Twin
+
+    spec = load_network(models / "lsnn_navigation.yaml")
+    env = BatchedNavigation(4, episode_ms=40)
+    assert spec.inputs["observation"].size == env.n_inputs
+    twin = Twin(spec)
+    state, observation, truncated = twin.initial_state(4), env.reset(seed=0), False
+    log_probabilities, values = [], []
+    while not truncated:
+        state, out = twin.step(state, {"observation": observation})
+        assert out.outputs["policy"].shape == (4, 2) and out.outputs["value"].shape == (4, 1)
+        policy = torch.distributions.Normal(out.outputs["policy"], 0.5)
+        action = policy.sample()
+        log_probabilities.append(policy.log_prob(action).sum(-1))
+        values.append(out.outputs["value"][:, 0])
+        observation, reward, truncated = env.step(action)
+    loss = -(torch.stack(log_probabilities) * 1.0).mean() + torch.stack(values).pow(2).mean()
+    loss.backward()
+    gradients = [p.grad for p in twin.parameters() if p.grad is not None]
+    assert gradients and all(torch.isfinite(g).all() for g in gradients) and any(g.abs().sum() > 0 for g in gradients)

@@ -28,10 +28,11 @@ from dataclasses import dataclass, fields
 import gymnasium
 import numpy as np
 
+from .. import seeds
 from ..errors import LsnnBioError
 
 CANDIDATES = 8  # teleport/start positions drawn per step; the first outside the goal is used
-_STREAMS = {"validation": 4, "test": 5}  # seeds.STREAMS of the package; keep equal when switching to it
+HELD_OUT = ("validation", "test")
 
 
 class NavigationError(LsnnBioError, ValueError):
@@ -130,9 +131,9 @@ def draw_episode(rng, config):
 
 def episode_seeds(split, count, seed=0):
     """``count`` integer episode seeds of a held-out ``split`` ('validation' or 'test') of ``seed``, distinct streams per split."""
-    if split not in _STREAMS:
-        raise NavigationError(f"unknown split {split!r} for episode seeds (accepted: {', '.join(map(repr, _STREAMS))})")
-    words = np.random.SeedSequence(int(seed), spawn_key=(_STREAMS[split],)).generate_state(int(count), np.uint64)
+    if split not in HELD_OUT:
+        raise NavigationError(f"unknown split {split!r} for episode seeds (accepted: {', '.join(map(repr, HELD_OUT))})")
+    words = seeds.sequence(seed, split).generate_state(int(count), np.uint64)
     return [int(w) for w in words]
 
 

@@ -9,8 +9,9 @@ same episodes a trained agent is tested on.
 import numpy as np
 import torch
 
+from .. import seeds
 from .batched_navigation import BatchedNavigation
-from .navigation import _STREAMS, episode_seeds
+from .navigation import episode_seeds
 
 
 def goals_per_episode(policy, episodes=128, split="test", seed=0, batch_size=128, device="cpu", **options):
@@ -29,7 +30,7 @@ def goals_per_episode(policy, episodes=128, split="test", seed=0, batch_size=128
 
 def random_policy(seed=0, split="test"):
     """Actions uniform in [-1, 1]^2, independent every step, from their own stream of ``seed``."""
-    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(_STREAMS[split], 1)))
+    rng = seeds.generator(seed, split, "random_policy")
     return lambda env, observation: torch.as_tensor(rng.uniform(-1.0, 1.0, (env.batch, 2)), device=env.device)
 
 

@@ -28,20 +28,18 @@ spike in every step with probability rate_i * dt, rate_i = ``rate_hz`` * exp(-(v
 sigma^2)). With the defaults a variable inside its range gets about 25 spikes per 20 ms example.
 
 Splits: training functions come from the caller's generator. The held-out functions, with their
-inputs and spikes, come from named streams of the task's ``seed``: function i of ``validation`` from
-``SeedSequence(seed, spawn_key=(4, i))``, of ``test`` from ``(5, i)`` (the keys of the package's
-named streams), so a held-out episode is the same whatever the batch it is drawn in.
+inputs and spikes, come from the named streams of the task's ``seed`` (``seeds.py``): function i of
+``validation`` from ``seeds.generator(seed, "validation", i)``, of ``test`` likewise, so a held-out
+episode is the same whatever the batch it is drawn in.
 """
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import Task, TaskError, ms_to_steps, positive_int
+from .. import seeds
+from .base import HELD_OUT, Task, TaskError, ms_to_steps, positive_int
 
-SPLITS = ("train", "validation", "test")
-HELD_OUT = ("validation", "test")
 FAMILIES = ("network", "sine")
-_STREAMS = {"validation": 4, "test": 5}  # seeds.STREAMS of the package; keep equal when switching to it
 _TARGET_RANGE = {"network": 4.0, "sine": 5.0}  # 'network' at input_range 5: |F| > 4 in fewer than 1e-3 of draws
 
 
@@ -196,22 +194,16 @@ class FunctionRegression(Task):
 
     def _held_out_episodes(self, split, indices):
         """Held-out episodes ``indices`` of ``split``, each drawn alone from its own stream."""
-        parts = [self._episodes(1, np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(_STREAMS[split], int(i)))))
-                 for i in indices]
+        parts = [self._episodes(1, seeds.generator(self.seed, split, int(i))) for i in indices]
         functions, x, targets, spikes = zip(*parts)
         return self._batch(TargetFunctions.concatenate(functions), np.concatenate(x), np.concatenate(targets),
                            np.concatenate(spikes, axis=1))
 
     # -- the task interface ------------------------------------------------------------------
 
-    def _split(self, split, accepted=SPLITS):
-        if split not in accepted:
-            raise TaskError(f"task '{self.name}': unknown split {split!r} here (accepted: {', '.join(map(repr, accepted))})")
-        return split
-
     def batch(self, split, size, rng) -> RegressionBatch:
         """``size`` episodes: new functions from ``rng`` for ``train``, else held-out functions picked by ``rng``."""
-        self._split(split)
+        self._check_split(split)
         size = self._check_size(size)
         self._check_rng(rng)
         if split == "train":
@@ -221,7 +213,7 @@ class FunctionRegression(Task):
 
     def batches(self, split, size):
         """The whole held-out ``split`` in order, in batches of at most ``size`` episodes."""
-        self._split(split, HELD_OUT)
+        self._check_split(split, HELD_OUT)
         size = self._check_size(size)
         n = self._held_out[split]
         for start in range(0, n, size):
@@ -229,5 +221,5 @@ class FunctionRegression(Task):
 
     def split_size(self, split):
         """Number of held-out functions; ``None`` for ``train`` (a new function every episode)."""
-        self._split(split)
+        self._check_split(split)
         return None if split == "train" else self._held_out[split]
