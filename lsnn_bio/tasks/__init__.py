@@ -17,12 +17,14 @@ from .sequential_digits import (
 )
 from .store_recall import StoreRecall
 from .timit import Timit
+from .function_regression import FunctionRegression
 
 TASKS = {
     "store_recall": StoreRecall,
     "sequential_digits": SequentialDigits,
     "sequential_mnist": SequentialMNIST,
     "timit": Timit,
+    "function_regression": FunctionRegression,
 }
 
 
