@@ -23,8 +23,8 @@ from lsnn_bio.check import check
 from model_corpus import assert_same_as_brian, calibrated, make_model, mean_rate
 
 STEPS = 1200
-DEFAULT = range(30)
-SWEEP = range(30, 330)
+DEFAULT = range(35)
+SWEEP = range(35, 335)
 
 
 def compare_with_brian(seed, folder):

@@ -84,7 +84,7 @@ def test_layout_follows_pynn():
         np.testing.assert_array_equal(train.magnitude, expected)
         assert train.units == pq.ms and float(train.t_start) == 0.0 and float(train.t_stop) == STEPS
         assert train.annotations["channel_id"] == index + (10 if population == "ALIF" else 0)
-        assert train.annotations["neuron_type"] == population
+        assert train.annotations["neuron_type"] == spec.populations[population].model.name
         assert train.annotations["sign"] == (int(spec.populations["ALIF"].signs[index]) if population == "ALIF" else 0)
     assert len(segment.spiketrains[9]) == 0
     signals = signals_by_name(segment)
@@ -265,7 +265,7 @@ def test_nwb_is_native_for_pynwb(tmp_path):
         assert len(units) == 20
         assert list(units["population"]) == ["LIF"] * 10 + ["ALIF"] * 10
         assert list(units["neuron_index"]) == list(range(10)) * 2 and list(units["channel_id"]) == list(range(20))
-        assert list(units["sign"][10:]) == list(spec.populations["ALIF"].signs) and units["neuron_type"][10] == "ALIF"
+        assert list(units["sign"][10:]) == list(spec.populations["ALIF"].signs) and units["neuron_type"][10] == spec.populations["ALIF"].model.name
         for row, (population, index) in enumerate([("LIF", i) for i in range(10)] + [("ALIF", i) for i in range(10)]):
             # Trials laid end to end on the session clock: trial 1 starts at 0.2 s.
             expected = np.concatenate([np.nonzero(t.spikes[population][:, index])[0] * 1e-3 + k * 0.2

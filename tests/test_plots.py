@@ -31,7 +31,8 @@ def test_raster_names_populations_once_and_readout_traces_by_class(models, tmp_p
                                  class_names=["bit 0", "bit 1"])
     inputs_ax, spikes_ax, readout_ax = figure.axes
     assert inputs_ax.get_ylabel() == "input" and len(inputs_ax.collections) == 1
-    assert sorted(legend_texts(spikes_ax)) == [["LIF", "ALIF"], ["store", "bit", "recall"]]
+    populations = [f"{p.name} ({p.model.name})" if p.model.name != p.name else p.name for p in spec.recurrent]
+    assert sorted(legend_texts(spikes_ax)) == sorted([populations, ["store", "bit", "recall"]])
     assert readout_ax.get_ylabel() == "readout"
     assert legend_texts(readout_ax) == [["bit 0", "bit 1"]]
     assert len(readout_ax.patches) == len(EVENTS)  # every epoch shaded, on every panel

@@ -45,7 +45,7 @@ def test_draws_differ_between_streams_and_repeat_within_one():
 
 
 def test_projection_weights_do_not_depend_on_document_order(models, tmp_path):
-    for name in ("lif.yaml", "alif.yaml", "readout.yaml"):
+    for name in ("lif_official.yaml", "alif_official.yaml", "readout.yaml"):
         shutil.copy(models / name, tmp_path / name)
     data = yaml.safe_load((models / "lsnn_smnist.yaml").read_text())
     data["projections"] = dict(reversed(list(data["projections"].items())))

@@ -82,7 +82,7 @@ def test_checkpoint_is_self_describing_and_refuses_damage(experiment_path, tmp_p
     train(experiment_path, run, 2).run()
     path = run / "checkpoint.safetensors"
     saved = checkpoints.load(path)
-    assert "lsnn_store_recall.yaml" in saved.meta["documents"] and "alif.yaml" in saved.meta["documents"]
+    assert "lsnn_store_recall.yaml" in saved.meta["documents"] and "alif_official.yaml" in saved.meta["documents"]
     assert saved.meta["experiment"]["batch_size"] == 8 and saved.meta["versions"]["torch"] == torch.__version__
     assert set(saved.state) >= {"twin", "optimizer", "torch_rng"}
     summary = json.loads((run / "summary.json").read_text())

@@ -54,6 +54,7 @@ class Layout:
     pushed: tuple  # sources whose spikes delayed synapses carry ("pop" -> output "pushed__pop")
     readouts: tuple
     recorded: tuple  # (population, variable)
+    discrete: tuple = ()  # state fields no gradient flows through (lastspike, not_refractory)
 
     @property
     def outputs(self):
@@ -93,7 +94,8 @@ class SynapticEffect:
 @dataclass
 class GeneratedStep:
     source: str
-    function: object
+    function: object  # step(state, drive, params, consts, t_steps) -> (State, Outputs), differentiable
+    values: object  # the same step without its gradient terms (which are exactly 0 forward): for forward passes
     layout: Layout
     populations: dict  # name -> PopulationCode
     effects: list  # SynapticEffect per projection
@@ -116,6 +118,8 @@ class _Generator:
         self.record = tuple(record)
         self.lines = []
         self.scopes = []
+        self.thresholded = set()  # populations whose thresholder ran earlier in the step
+        self.spikes_carried = set()  # populations whose last spikes are read before their threshold: state
         self.populations = {}
         self.effects = []
         self.pushed_sources = []
@@ -311,7 +315,8 @@ class _Generator:
             spike = f"torch.where(_{population}__allowed, {spike}, 0.0)"
         else:
             self._emit(f"{crossed} = {comparison.text}")
-        self._emit(f"{population}__spikes = {spike}")
+        self._emit(f"{population}__spikes = {spike}", values=f"{population}__spikes = {crossed}.to(_dtype)")
+        self.thresholded.add(population)
         if self.populations[population].refractory:
             self._emit(f"{population}__lastspike = torch.where({crossed}, t_steps, {population}__lastspike)")
             self._emit(f"{population}__not_refractory = torch.where({crossed}, 0.0, {population}__not_refractory)")
@@ -327,9 +332,10 @@ class _Generator:
         scope = self._scope(population, variables, scalar, where)
         spikes = f"{population}__spikes"
         fired, new = f"_{population}__fired", f"_{population}__new"
+        self._read_spikes(population)
         self._emit(f"{fired} = {spikes} != 0")
         if not self.detach_reset:
-            self._emit(f"_{population}__surrogate = {spikes} - {spikes}.detach()")
+            self._emit(f"_{population}__surrogate = {spikes} - {spikes}.detach()", values="")
         for statement in vector:
             value = translate(statement.expr, scope)
             if statement.op == ":=":
@@ -341,7 +347,8 @@ class _Generator:
             self._emit(f"{new} = {_combine(statement.op, target, value)}")
             # the gradient term is exactly 0 forward; nan_to_num keeps it so when a state diverged to inf
             gradient = "" if self.detach_reset else f" + _{population}__surrogate * torch.nan_to_num({new} - {target})"
-            self._emit(f"{target} = torch.where({fired}, {new}, {target}){gradient}")
+            self._emit(f"{target} = torch.where({fired}, {new}, {target}){gradient}",
+                       values=f"{target} = torch.where({fired}, {new}, {target})")
 
     def _pathway(self, runner, routes_done, pushed_done):
         effect = self.effect_of[runner.synapses.name]
@@ -355,6 +362,7 @@ class _Generator:
                 raise UnsupportedConstruct(f"projection '{effect.projection}': its source '{effect.source}' has no threshold")
             if effect.source not in pushed_done:
                 pushed_done.add(effect.source)
+                self._read_spikes(effect.source)
                 lines.append(f"_pushed__{effect.source} = {effect.source}__spikes")
             if effect.same_step:
                 lines.append(self._add_to(effect, target, f"_pushed__{effect.source} @ params.w0__{effect.projection}"))
@@ -362,6 +370,11 @@ class _Generator:
             self._emit(f"# ---- {runner.name} ({runner.when}, order {runner.order}): {runner.synapses.name}")
             for line in lines:
                 self._emit(line)
+
+    def _read_spikes(self, population):
+        """Spikes read before this step's threshold are the last step's: only then are they state."""
+        if population not in self.thresholded:
+            self.spikes_carried.add(population)
 
     def _add_to(self, effect, target, amount):
         """``target += amount``; Brian2 skips refractory neurons for variables marked (unless refractory)."""
@@ -457,8 +470,9 @@ class _Generator:
 
     # ------------------------------------------------------------------ assembly
 
-    def _emit(self, line):
-        self.lines.append(line)
+    def _emit(self, line, values=None):
+        """A line of the step; ``values``: what the values-only variant has instead ("" for nothing)."""
+        self.lines.append((line, line if values is None else values))
 
     def finish(self, pseudo_derivative, gamma, width):
         spiking = tuple(p for p, c in self.populations.items() if c.spiking)
@@ -467,7 +481,7 @@ class _Generator:
             state += [f"{name}__{v}" for v in code.state]
             if code.refractory:
                 state += [f"{name}__lastspike", f"{name}__not_refractory"]
-            if code.spiking:
+            if code.spiking and name in self.spikes_carried:
                 state.append(f"{name}__spikes")
         drive = tuple(dict.fromkeys(f"{e.target}__{e.variable}" for e in self.effects if e.delayed or e.from_input))
         params = tuple(f"{p}__{v}" for p, c in self.populations.items() for v in c.parameters)
@@ -475,28 +489,27 @@ class _Generator:
         consts = tuple(f"{p}__i" for p in self.populations)
         pushed = tuple(dict.fromkeys(e.source for e in self.effects if e.delayed and not e.from_input))
         readouts = tuple(p.name for p in self.spec.readouts)
+        discrete = tuple(n for n in state if n.endswith(("__lastspike", "__not_refractory")))
         layout = Layout(state=tuple(state), drive=drive, params=params, consts=consts, spikes=spiking, pushed=pushed,
-                        readouts=readouts, recorded=self.record)
-        header = [
-            "def step(state, drive, params, consts, t_steps):",
-            f'    """One time step of network \'{self.spec.name}\' in Brian2\'s schedule (generated by lsnn_bio.twin)."""',
-        ]
-        if any("t" in scope.used for scope in self.scopes):
-            header.append(f"    t = t_steps * {literal(self.dt)}")
-        header += [
-            "    _dtype = t_steps.dtype",
-            f"    _batch = state.{state[0]}.shape[0]" if state else "    _batch = 1",
-        ]
-        header += [f"    {name} = state.{name}" for name in state]
-        header += [f"    {name} = params.{name}" for name in params if not name.startswith("w0__")]
-        header += [f"    {name} = consts.{name}" for name in consts]
+                        readouts=readouts, recorded=self.record, discrete=discrete)
         outputs = [f"{p}__spikes" for p in spiking] + [f"_pushed__{p}" for p in pushed]
         outputs += [f"_out__{p}__{self.populations[p].output}" for p in readouts]
         outputs += [f"_out__{p}__{v}" for p, v in self.record]
-        footer = [
-            "    return State(" + ", ".join(state) + "), Outputs(" + ", ".join(outputs) + ")",
-        ]
-        source = "\n".join(header + ["    " + line for line in self.lines] + footer) + "\n"
+        prologue = [f"    t = t_steps * {literal(self.dt)}"] if any("t" in scope.used for scope in self.scopes) else []
+        prologue += ["    _dtype = t_steps.dtype", f"    _batch = state.{state[0]}.shape[0]" if state else "    _batch = 1"]
+        prologue += [f"    {name} = state.{name}" for name in state]
+        prologue += [f"    {name} = params.{name}" for name in params if not name.startswith("w0__")]
+        prologue += [f"    {name} = consts.{name}" for name in consts]
+        footer = "    return State(" + ", ".join(state) + "), Outputs(" + ", ".join(outputs) + ")"
+
+        def function(name, what, body):
+            docstring = f"One time step of network {self.spec.name!r} in Brian2's schedule (generated by lsnn_bio.twin){what}."
+            return "\n".join([f"def {name}(state, drive, params, consts, t_steps):", f"    {docstring!r}", *prologue,
+                              *("    " + line for line in body if line), footer])
+
+        source = function("step", "", [line for line, _ in self.lines])
+        values = function("step_values", ": values only, the gradient terms (exactly 0 forward) left out",
+                          [line for _, line in self.lines])
         types = {
             "State": collections.namedtuple("State", state),
             "Drive": collections.namedtuple("Drive", drive),
@@ -506,10 +519,10 @@ class _Generator:
         }
         namespace = {"torch": torch, "_nan": math.nan, "_inf": math.inf, "_exprel": _exprel,
                      "_spike": PSEUDO_DERIVATIVES[pseudo_derivative].spike(gamma, width), **types}
-        code = compile(source, f"<lsnn_bio twin step of {self.spec.name}>", "exec")
-        exec(code, namespace)  # the source is built from validated syntax trees only (see expressions.py)
-        return GeneratedStep(source=source, function=namespace["step"], layout=layout, populations=self.populations,
-                             effects=self.effects, types=types)
+        for text in (source, values):  # built from validated syntax trees only (see expressions.py)
+            exec(compile(text + "\n", f"<lsnn_bio twin step of {self.spec.name}>", "exec"), namespace)
+        return GeneratedStep(source=source + "\n", function=namespace["step"], values=namespace["step_values"],
+                             layout=layout, populations=self.populations, effects=self.effects, types=types)
 
 
 # --------------------------------------------------------------------------- helpers

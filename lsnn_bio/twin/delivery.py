@@ -1,200 +1,231 @@
-"""Synapses with delays: a source's spikes of the last steps -> the currents they deliver now.
+"""Synapses with delays: the spikes of the last steps -> the currents they deliver now.
 
 A spike pushed at step s through a synapse with delay d acts at step s + d
 (Brian2's spike queue). Rather than carrying a queue of future currents (which
 would multiply memory and work by the number of delay slots), the twin keeps
-the *history* of each source's pushed spikes, oldest first: a contiguous window
-of ``lags`` steps, shaped (lags * n_source, batch), and one weight matrix whose
-rows are (lag, presynaptic neuron) and whose columns are the postsynaptic
-neurons of every route the source drives. The current now is one product of
-that matrix with the window; its cost follows the synapses that exist (sparse
-CSR) or is a plain GEMM where the network is small or dense.
+the *history* of pushed spikes of every source (inputs and spiking populations
+side by side), oldest first: at step t a contiguous window of the steps
+t - max_delay ... t, shaped (lags * n_sources, batch). One weight matrix, rows
+(lag, presynaptic neuron), columns the postsynaptic neurons of every route
+(target variable) that receives delayed spikes, turns the window into this
+step's currents in one product. Its cost follows the synapses that exist
+(sparse CSR), or it is a plain GEMM where the network is small or dense.
 
-Inputs are known for the whole trial, so an input's window includes the
-present step (delay 0 acts through here); a population's delay-0 synapses act
-inside the generated step instead, so its window ends one step back.
-
-``DelayLine`` holds the fixed structure of one source; ``prepare`` turns the
-current effective weights into what one pass needs; the engine calls
-``current`` every step forward and ``backward`` every step backward, then
-``weight_gradients`` once.
+Inputs are known in advance, so their spikes of step t are already in the
+window (delay 0 acts through here); a population's delay-0 synapses act inside
+the generated step, so its row of step t is still empty when the window is read.
 """
 import warnings
 from dataclasses import dataclass, field
 
 import torch
 
-DENSE_BELOW = 50_000  # weight-matrix entries (lags * n * n_cat) up to which a dense GEMM beats sparse kernels
-DENSE_ABOVE_DENSITY = 0.25  # fraction of non-zero weights above which a dense GEMM wins anyway
+DENSE_BELOW = 50_000  # weight-matrix entries (lags * n_sources * n_cat) up to which a dense GEMM beats sparse kernels
+DENSE_ABOVE_DENSITY = 0.25  # fraction of present synapses above which a dense GEMM wins anyway
+
+
+@dataclass
+class Source:
+    name: str
+    size: int
+    offset: int  # first row in the history
+    is_input: bool
+
+    @property
+    def min_delay(self):
+        return 0 if self.is_input else 1
 
 
 @dataclass
 class Route:
     name: str  # "target__variable"
     size: int
-    offset: int  # first column in the source's concatenated postsynaptic axis
+    offset: int  # first column of the concatenated postsynaptic axis
 
 
 @dataclass
 class Prepared:
-    """The weights of one pass, detached (the engine computes their gradients itself)."""
+    """The weights of one pass, detached (the engine computes their gradients itself).
 
-    dense: torch.Tensor | None = None  # (lags * n, n_cat) where dense
-    forward_csr: torch.Tensor | None = None  # (n_cat, lags * n) CSR
-    backward_csr: torch.Tensor | None = None  # (lags * n, n_cat) CSR, also the sampling pattern of weight gradients
-    entries: dict = field(default_factory=dict)  # projection -> (rows i, cols j, position in CSR values)
-    dense_gradient: torch.Tensor | None = None  # accumulated (lags*n, n_cat) or CSR values gradient
+    Forward, a step reads a window of the history (rows: lag, source neuron).
+    Backward, the same synapses are seen from the spike that leaves: rows are
+    source neurons, columns (delay, postsynaptic neuron), so that ``emission @
+    G[s:s + lags]`` is the gradient of the spikes pushed at step s, given the
+    currents' gradients G of the steps they reach.
+    """
+
+    window: torch.Tensor | None = None  # (lags * n_sources, n_cat) dense, or its (n_cat, lags * n_sources) CSR
+    emission: torch.Tensor | None = None  # (n_sources, lags * n_cat), dense or CSR
+    populations: torch.Tensor | None = None  # the spiking populations' rows, delays >= 1: (n_pushed, max_delay * n_cat)
+    entries: dict = field(default_factory=dict)  # projection -> (i, j, position among the synapses)
+    gradient: torch.Tensor | None = None  # accumulated weight gradient: dense like ``emission``, or per synapse
 
 
-class DelayLine:
-    """The delayed synapses leaving one source (an input or a spiking population)."""
+class Delivery:
+    """Every synapse that delivers through the spike history: from inputs (any delay) and populations (delay >= 1)."""
 
-    def __init__(self, source, size, is_input, projections, routes, delays):
-        """``projections``: [(name, route name)]; ``routes``: {route name: size}; ``delays``: {projection: (n, n_post)}."""
-        self.source, self.size, self.is_input = source, size, is_input
-        self.projections = list(projections)
-        self.min_delay = 0 if is_input else 1
-        used = [d[d >= self.min_delay] for d in delays.values()]
-        self.max_delay = max([int(u.max()) for u in used if u.numel()] + [self.min_delay])
-        self.lags = self.max_delay - self.min_delay + 1
-        self.routes, offset = [], 0
-        for name, size_ in routes.items():
-            self.routes.append(Route(name, size_, offset))
-            offset += size_
+    def __init__(self, sources, projections, routes, delays):
+        """``sources``: [(name, size, is_input)]; ``projections``: [(name, source, route)];
+        ``routes``: {route: size} in the step's order; ``delays``: {projection: (n_pre, n_post) potential delays}."""
+        self.sources, offset = {}, 0
+        for name, size, is_input in sources:
+            self.sources[name] = Source(name, size, offset, is_input)
+            offset += size
+        self.n_sources = offset
+        self.routes, offset = {}, 0
+        for name, size in routes.items():
+            self.routes[name] = Route(name, size, offset)
+            offset += size
         self.n_cat = offset
-        self.route_of = {name: next(r for r in self.routes if r.name == route) for name, route in self.projections}
-        self.dense = self.lags * size * self.n_cat <= DENSE_BELOW or self._density(delays) > DENSE_ABOVE_DENSITY
+        self.projections = [(name, self.sources[source], self.routes[route]) for name, source, route in projections]
+        self.max_delay = max([source.min_delay for _, source, _ in self.projections] +
+                             [int(delays[name].max()) for name, _, _ in self.projections if delays[name].numel()] + [0])
+        self.lags = self.max_delay + 1
+        possible = sum(int((delays[n] >= s.min_delay).sum()) for n, s, _ in self.projections)
+        entries = self.lags * self.n_sources * self.n_cat
+        self.dense = entries <= DENSE_BELOW or possible / max(entries, 1) > DENSE_ABOVE_DENSITY
 
-    def _density(self, delays):
-        possible = sum(int((d >= self.min_delay).sum()) for d in delays.values())
-        return possible / max(1, self.lags * self.size * self.n_cat)
+    def rows(self, source, i, delay):
+        """Window rows of presynaptic neurons ``i`` of ``source`` pushed ``delay`` steps ago (oldest lag first)."""
+        return (self.max_delay - delay) * self.n_sources + source.offset + i
 
-    def lag_of(self, delay):
-        """Row block of the window holding spikes pushed ``delay`` steps ago (oldest first)."""
-        return self.max_delay - delay
+    def differentiable_matrix(self, weights, delays):
+        """The (lags * n_sources, n_cat) weight matrix, built with differentiable torch operations."""
+        first = next(iter(weights.values()))
+        lags = []
+        for delay in range(self.max_delay, -1, -1):  # oldest lag first
+            rows = []
+            for source in self.sources.values():
+                columns = []
+                for route in self.routes.values():
+                    parts = [torch.where(delays[name] == delay, weights[name], torch.zeros_like(weights[name]))
+                             for name, s, r in self.projections if s is source and r is route and delay >= s.min_delay]
+                    columns.append(sum(parts[1:], parts[0]) if parts else first.new_zeros(source.size, route.size))
+                rows.append(torch.cat(columns, dim=1))
+            lags.append(torch.cat(rows, dim=0))
+        return torch.cat(lags, dim=0)
 
     # ------------------------------------------------------------------ one pass
 
     def prepare(self, weights, delays, connected):
-        """``weights``: {projection: (n, n_post) effective weight}; ``connected``: {projection: bool mask}."""
+        """``weights``: {projection: (n_pre, n_post) delivered weight}; ``connected``: {projection: bool mask}."""
         prepared = Prepared()
         with torch.no_grad():
-            if self.dense:
-                prepared.dense = self.differentiable_matrix(weights, delays)
-                return prepared
             rows, cols, values, owners = [], [], [], []
-            for name, _ in self.projections:
-                route, w, d = self.route_of[name], weights[name], delays[name]
-                i, j = torch.nonzero(connected[name] & (d >= self.min_delay), as_tuple=True)
-                rows.append(self.lag_of(d[i, j]) * self.size + i)
-                cols.append(route.offset + j)
+            for name, source, route in self.projections:
+                w, d = weights[name], delays[name]
+                i, j = torch.nonzero(connected[name] & (d >= source.min_delay), as_tuple=True)
+                rows.append(source.offset + i)
+                cols.append(d[i, j] * self.n_cat + route.offset + j)  # (delay, postsynaptic neuron)
                 values.append(w[i, j])
                 owners.append((name, i, j))
             rows, cols, values = torch.cat(rows), torch.cat(cols), torch.cat(values)
-            keys = rows * self.n_cat + cols
-            unique, inverse = torch.unique(keys, sorted=True, return_inverse=True)
-            merged = values.new_zeros(len(unique)).index_add_(0, inverse, values)
-            u_rows, u_cols = unique // self.n_cat, unique % self.n_cat
-            crow = torch._convert_indices_from_coo_to_csr(u_rows, self.lags * self.size)
-            prepared.backward_csr = _csr(crow, u_cols, merged, size=(self.lags * self.size, self.n_cat))
-            order = torch.argsort(u_cols * (self.lags * self.size) + u_rows)
-            crow_t = torch._convert_indices_from_coo_to_csr(u_cols[order], self.n_cat)
-            prepared.forward_csr = _csr(crow_t, u_rows[order], merged[order],
-                                                           size=(self.n_cat, self.lags * self.size))
+            width, height = self.lags * self.n_cat, self.lags * self.n_sources
+            unique, inverse = torch.unique(rows * width + cols, sorted=True, return_inverse=True)
+            merged = values.new_zeros(len(unique)).index_add_(0, inverse, values)  # two projections, one synapse
+            u_rows, u_cols = unique // width, unique % width
+            delay, post = u_cols // self.n_cat, u_cols % self.n_cat
+            window_rows = (self.max_delay - delay) * self.n_sources + u_rows
+            pushed = [s for s in self.sources.values() if not s.is_input]
+            first = pushed[0].offset if pushed else self.n_sources
+            pick = u_rows >= first
+            if self.dense:
+                prepared.window = merged.new_zeros(height, self.n_cat)
+                prepared.window[window_rows, post] = merged
+                prepared.emission = merged.new_zeros(self.n_sources, width)
+                prepared.emission[u_rows, u_cols] = merged
+                prepared.populations = prepared.emission[first:, self.n_cat:]
+            else:
+                order = torch.argsort(post * height + window_rows)
+                prepared.window = _csr(torch._convert_indices_from_coo_to_csr(post[order], self.n_cat), window_rows[order],
+                                       merged[order], (self.n_cat, height))
+                prepared.emission = _csr(torch._convert_indices_from_coo_to_csr(u_rows, self.n_sources), u_cols, merged,
+                                         (self.n_sources, width))
+                prepared.populations = _csr(torch._convert_indices_from_coo_to_csr(u_rows[pick] - first, self.n_sources - first),
+                                            u_cols[pick] - self.n_cat, merged[pick],
+                                            (self.n_sources - first, width - self.n_cat))
             start = 0
             for name, i, j in owners:
                 prepared.entries[name] = (i, j, inverse[start:start + len(i)])
                 start += len(i)
         return prepared
 
-    def differentiable_matrix(self, weights, delays):
-        """The (lags * n, n_cat) weight matrix as differentiable torch operations (for ``Twin.step``)."""
-        blocks = []
-        for delay in range(self.max_delay, self.min_delay - 1, -1):  # oldest lag first
-            row = []
-            for route in self.routes:
-                parts = [torch.where(delays[name] == delay, weights[name], torch.zeros_like(weights[name]))
-                         for name, _ in self.projections if self.route_of[name] is route]
-                row.append(sum(parts[1:], parts[0]))
-            blocks.append(torch.cat(row, dim=1))
-        return torch.cat(blocks, dim=0)
+    def current(self, prepared, window, out):
+        """Write into ``out`` (n_cat, batch) the currents of a (lags * n_sources, batch) window of pushed spikes.
 
-    def current(self, prepared, window):
-        """(n_cat, batch) currents from a (lags * n, batch) window of pushed spikes."""
-        if prepared.dense is not None:
-            return prepared.dense.T @ window
-        return torch.sparse.mm(prepared.forward_csr, window)
+        Results go into preallocated buffers: a fresh multi-megabyte tensor per step
+        costs more in page faults than the sparse product itself.
+        """
+        if self.dense:
+            return torch.mm(prepared.window.T, window, out=out)
+        return torch.addmm(out, prepared.window, window, beta=0.0, out=out)
 
-    def split(self, current):
-        """Per route, (batch, size) views of a (n_cat, batch) current."""
-        return {r.name: current[r.offset:r.offset + r.size].T for r in self.routes}
+    def spike_gradient(self, matrix, future, out):
+        """d loss / d pushed spikes, (rows of ``matrix``, batch), from the currents' gradients of the steps
+        they reach (``future``: the matching slice of G, viewed as (delays * n_cat, batch))."""
+        return torch.addmm(out, matrix, future, beta=0.0, out=out)
 
-    def backward(self, prepared, window, gradient, need_window, dense_gradient):
-        """Given d loss / d current (n_cat, batch): accumulate weight gradients, return d loss / d window."""
-        if prepared.dense is not None:
-            step = window @ gradient.T
-            prepared.dense_gradient = step if prepared.dense_gradient is None else prepared.dense_gradient + step
-            return prepared.dense @ gradient if need_window else None
-        if not dense_gradient:  # connected synapses only: sampled at the pattern
-            sampled = torch.sparse.sampled_addmm(prepared.backward_csr, window, gradient.T, beta=0.0).values()
-            prepared.dense_gradient = sampled if prepared.dense_gradient is None else prepared.dense_gradient + sampled
-        return torch.sparse.mm(prepared.backward_csr, gradient) if need_window else None
+    def accumulate(self, prepared, spikes, future):
+        """Weight gradients of the spikes pushed at one step, (n_sources, batch), given G[s:s + lags]:
+        every potential synapse where dense, the present ones (sampled) where sparse."""
+        if self.dense:
+            step = spikes @ future.T
+        else:
+            step = torch.sparse.sampled_addmm(prepared.emission, spikes, future.T, beta=0.0).values()
+        prepared.gradient = step if prepared.gradient is None else prepared.gradient.add_(step)
 
     def weight_gradients(self, prepared, weights, delays, history=None, gradients=None):
-        """{projection: (n, n_post)} gradients of the effective weights.
+        """{projection: (n_pre, n_post)} gradients of the delivered weights.
 
-        With a sparse pattern and ``history``/``gradients`` given (DEEP R wants
-        gradients for absent synapses too), they are computed here for every
-        potential synapse at its own delay, from all steps at once.
+        Dense matrices hold every potential synapse's gradient; sparse ones only the
+        present synapses', unless ``history``/``gradients`` are given (DEEP R wants
+        gradients for absent synapses too): then every potential synapse gets its
+        gradient at its own delay, from all steps at once.
         """
-        result = {}
-        if prepared.dense is not None:
-            total = prepared.dense_gradient.reshape(self.lags, self.size, self.n_cat)
-            for name, _ in self.projections:
-                route, d = self.route_of[name], delays[name]
-                grad = torch.zeros_like(weights[name])
-                for delay in range(self.min_delay, self.max_delay + 1):
-                    block = total[self.lag_of(delay), :, route.offset:route.offset + route.size]
-                    grad += torch.where(d == delay, block, torch.zeros_like(block))
-                result[name] = grad
-            return result
-        if history is not None:
+        if history is not None and not self.dense:
             return self._all_synapse_gradients(weights, delays, history, gradients)
-        for name, _ in self.projections:
+        result = {}
+        for name, source, route in self.projections:
             i, j, position = prepared.entries[name]
             grad = torch.zeros_like(weights[name])
-            grad[i, j] = prepared.dense_gradient[position]
+            if self.dense:  # every potential synapse, at its own delay
+                total = prepared.gradient.view(self.n_sources, self.lags, self.n_cat)
+                block = total[source.offset:source.offset + source.size, :, route.offset:route.offset + route.size]
+                d = delays[name]
+                grad = torch.gather(block, 1, d.clamp(0, self.lags - 1)[:, None, :]).squeeze(1)
+                grad = torch.where(d >= source.min_delay, grad, torch.zeros_like(grad))
+            else:
+                grad[i, j] = prepared.gradient[position]
             result[name] = grad
         return result
 
     def _all_synapse_gradients(self, weights, delays, history, gradients):
-        """sum_t z[t - d_ij] g[t] for every (i, j) at its delay d_ij: one sparse product per lag.
+        """sum_t z[t - d_ij] g[t] for every (i, j) at its delay d_ij: one sparse product per delay.
 
-        ``history``: (steps + max_delay, n, batch) pushed spikes (index s + max_delay
-        is step s); ``gradients``: (steps, batch, n_cat) d loss / d current.
+        ``history``: (steps + max_delay, n_sources, batch), index s + max_delay is
+        step s; ``gradients``: (steps, batch, n_cat) d loss / d current.
         """
         padded, n, batch = history.shape
         steps = gradients.shape[0]
         tau, i, b = torch.nonzero(history, as_tuple=True)
         order = torch.argsort(i * (padded * batch) + tau * batch + b)
-        crow = torch._convert_indices_from_coo_to_csr(i[order], n)
-        spikes = _csr(crow, (tau * batch + b)[order], history[tau, i, b][order], size=(n, padded * batch))
+        spikes = _csr(torch._convert_indices_from_coo_to_csr(i[order], n), (tau * batch + b)[order],
+                      history[tau, i, b][order], (n, padded * batch))
         big = gradients.new_zeros((steps + 2 * self.max_delay) * batch, self.n_cat)
         big[self.max_delay * batch:(self.max_delay + steps) * batch] = gradients.reshape(steps * batch, self.n_cat)
-        result = {name: torch.zeros_like(weights[name]) for name, _ in self.projections}
-        for delay in range(self.min_delay, self.max_delay + 1):
-            lag = self.lag_of(delay)  # history index tau = t + lag holds step t - delay
-            start = (self.max_delay - lag) * batch
-            per_lag = torch.sparse.mm(spikes, big[start:start + padded * batch])  # (n, n_cat)
-            for name, _ in self.projections:
-                route = self.route_of[name]
-                block = per_lag[:, route.offset:route.offset + route.size]
-                result[name] += torch.where(delays[name] == delay, block, torch.zeros_like(block))
+        result = {name: torch.zeros_like(weights[name]) for name, _, _ in self.projections}
+        delays_used = range(min(s.min_delay for _, s, _ in self.projections), self.max_delay + 1)
+        for delay in delays_used:  # history index tau holds step tau - max_delay; it acts at step tau - max_delay + delay
+            per_delay = torch.sparse.mm(spikes, big[delay * batch:(delay + padded) * batch])  # (n_sources, n_cat)
+            for name, source, route in self.projections:
+                if delay >= source.min_delay:
+                    block = per_delay[source.offset:source.offset + source.size, route.offset:route.offset + route.size]
+                    result[name] += torch.where(delays[name] == delay, block, torch.zeros_like(block))
         return result
 
 
 def _csr(crow, col, values, size):
-    """A CSR tensor from checked indices (torch calls its sparse CSR support 'beta': it is exact here, tested)."""
+    """A CSR tensor from checked indices (torch calls its sparse CSR support 'beta': exact here, and tested)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)

@@ -6,34 +6,119 @@ tensor and pay per-operation overhead thousands of times per trial. Instead one
 each step's inputs (the state and the delivered currents) and the history of
 pushed spikes; the backward loop walks back through the steps calling the
 step's vector-Jacobian product (``torch.func.vjp`` of the same generated
-function: it recomputes the step's intermediates, so nothing else is stored)
+function, which recomputes the step's intermediates, so nothing else is stored)
 and the synapses' transposed products, whose cost follows the synapses that
-exist. Both loops call ``Kernels``, the step and its vjp, eager or compiled by
-``torch.compile`` into fused kernels.
+exist. Both loops call ``Kernels``: the step and its vjp, eager or fused by
+``torch.compile``, each writing its results straight into the trial's buffers.
 """
 import contextlib
 import warnings
+
 
 import torch
 
 from ..errors import LsnnBioError
 
+SMALL_WORK = 16_384  # batch x neurons below which one thread beats several (thread wake-ups cost more than the work)
 
-class Kernels:
-    """The generated step as a forward function and a backward (vjp) function, eager or compiled.
 
-    With ``compile``, ``torch.compile`` fuses each into a few kernels. Should
-    compiling fail (no C++ compiler, an unsupported device), the kernels say so
-    once and run eagerly: the results are the same, only slower.
+class Packing:
+    """Where each field of the step's state and outputs lives in the few tensors the kernels exchange.
+
+    A compiled call costs tens of microseconds per argument it checks and
+    unpacks, so the kernels take and return packed tensors: the state as one
+    (batch, n_state) tensor (continuous fields first, then the discrete
+    lastspike/not_refractory ones no gradient flows through), the synapses'
+    currents as the (n_cat, batch) product the delivery writes, and the pushed
+    spikes as one (batch, n_pushed) tensor, in the history's row order.
     """
 
-    def __init__(self, function, compile=False):
-        def forward(state, drive, params, consts, t_steps):
-            return function(state, drive, params, consts, t_steps)
+    def __init__(self, generated, twin):
+        layout = generated.layout
+        size = lambda field: twin.spec.size_of(field.split("__")[0])  # noqa: E731
+        fields = [f for f in layout.state if f not in layout.discrete] + list(layout.discrete)
+        self.state, start = {}, 0
+        for field in fields:
+            self.state[field] = (start, start + size(field))
+            start += size(field)
+        self.width = start
+        self.continuous = sum(size(f) for f in layout.state if f not in layout.discrete)
+        outputs = generated.types["Outputs"]._fields
+        self.outputs = [n for n in outputs if not n.startswith("pushed__")]
+        self.pushed = [n for n in outputs if n.startswith("pushed__")]
+        sources = twin.delivery.sources
+        self.pushed_rows = (sources[self.pushed[0][len("pushed__"):]].offset if self.pushed else 0,
+                            twin.delivery.n_sources)
+        assert [sources[n[len("pushed__"):]].offset for n in self.pushed] == sorted(
+            sources[n[len("pushed__"):]].offset for n in self.pushed)
+        self.routes = {name: (r.offset, r.offset + r.size) for name, r in twin.delivery.routes.items()}
+        self.sizes = {f"{p}__i": twin.spec.size_of(p) for p in twin.spec.populations}
 
-        def backward(state, drive, params, consts, t_steps, cotangent):
-            _, pullback = torch.func.vjp(lambda s, d, p: function(s, d, p, consts, t_steps), state, drive, params)
-            return pullback(cotangent)
+    def pack(self, state):
+        """Neuron-major (n_state, batch): each field a contiguous block of rows, each neuron's batch contiguous."""
+        return torch.cat([getattr(state, field).T for field in self.state], dim=0)
+
+    def unpack(self, packed, State):
+        return State(**{field: packed[a:b].T for field, (a, b) in self.state.items()})
+
+
+class Kernels:
+    """The generated step as a forward and a backward (vjp) function on packed tensors, eager or compiled.
+
+    ``forward(S, current, params, t) -> (S', outputs, pushed)`` runs the values-only
+    step; ``backward(S, current, params, t, dS', doutputs, dpushed) -> (dS, dcurrent,
+    dparams)`` is the vjp of the full step with respect to the continuous state,
+    the currents and the parameters. With ``compile``, ``torch.compile`` fuses each
+    into a few kernels; should compiling fail (no C++ compiler, an unsupported
+    device), the kernels say so once and run eagerly: the same results, slower.
+    """
+
+    def __init__(self, generated, packing, compile=False):
+        step, values, types = generated.function, generated.values, generated.types
+        State, Drive, Params, Consts = types["State"], types["Drive"], types["Params"], types["Consts"]
+        drive_fields = [packing.routes[name] for name in generated.layout.drive]
+        outputs, pushed = packing.outputs, packing.pushed
+        continuous = [f for f in packing.state if f not in generated.layout.discrete]
+        discrete = [f for f in packing.state if f in generated.layout.discrete]
+
+        def consts_like(packed):
+            return Consts(*(torch.arange(packing.sizes[name], dtype=packed.dtype, device=packed.device)
+                            for name in Consts._fields))
+
+        def forward(packed, current, params, t_steps):
+            state = packing.unpack(packed, State)
+            drive = Drive(*(current[a:b].T for a, b in drive_fields))
+            new, out = values(state, drive, Params(*params), consts_like(packed), t_steps)
+            named = out._asdict()
+            spikes = [named[n] for n in pushed]
+            # pushed spikes come back transposed, as the history stores them: (n_pushed, batch)
+            return (packing.pack(new), tuple(named[n] for n in outputs),
+                    torch.cat(spikes, dim=1).T.contiguous() if spikes else None)
+
+        def backward(packed, current, params, t_steps, cot_state, cot_outputs, cot_pushed):
+            # Differentiated with respect to each field (views), never the packed tensors: the gradient of a
+            # slice of a packed tensor would be a full-width tensor per field.
+            fields = {f: packed[a:b].T for f, (a, b) in packing.state.items()}
+            fixed = {f: fields[f] for f in discrete}
+            consts = consts_like(packed)
+
+            def continuous_step(moving, drive, params_):
+                state = State(**dict(zip(continuous, moving)), **fixed)
+                new, out = step(state, Drive(*drive), Params(*params_), consts, t_steps)
+                named = out._asdict()
+                return (tuple(getattr(new, f) for f in continuous), tuple(named[n] for n in outputs),
+                        tuple(named[n] for n in pushed))
+
+            offsets = [0]
+            for name in pushed:
+                offsets.append(offsets[-1] + packing.sizes[f"{name[len('pushed__'):]}__i"])
+            cotangent = (tuple(cot_state[a:b].T for a, b in (packing.state[f] for f in continuous)), cot_outputs,
+                         tuple(cot_pushed[:, offsets[k]:offsets[k + 1]] for k in range(len(pushed))))
+            _, pullback = torch.func.vjp(continuous_step, tuple(fields[f] for f in continuous),
+                                         tuple(current[a:b].T for a, b in drive_fields), params)
+            g_state, g_drive, g_params = pullback(cotangent)
+            g_current = torch.cat([g.T for g in g_drive]) if g_drive else current.new_zeros(current.shape)
+            return torch.cat([g.T for g in g_state], dim=0), g_current, g_params
 
         self.eager = {"forward": forward, "backward": backward}
         self.active = dict(self.eager)
@@ -49,13 +134,6 @@ class Kernels:
 
     def backward(self, *args):
         return self._call("backward", args)
-
-    def steady(self):
-        """Within one trial every step has the same shapes, dtypes and devices: once the first step has
-        passed torch.compile's guards, the others may skip evaluating them (a measurable per-step cost)."""
-        if not self.compiled:
-            return contextlib.nullcontext()
-        return torch.compiler.set_stance("default", skip_guard_eval_unsafe=True)
 
     def _call(self, name, args):
         function = self.active[name]
@@ -73,156 +151,114 @@ class Kernels:
 
 
 class Trial:
-    """One pass over ``steps`` time steps: everything the backward loop needs from the forward loop."""
+    """One pass over (steps, batch): what the backward loop needs from the forward loop."""
 
-    def __init__(self, twin, generated, kernels, inputs, state, record_grad, shape, input_grad=False):
-        self.twin, self.generated, self.kernels = twin, generated, kernels
-        self.layout = generated.layout
+    def __init__(self, twin, generated, kernels, inputs, state, shape, record_grad, input_grad):
+        self.twin, self.kernels, self.packing = twin, kernels, twin.packing(generated)
         self.types = generated.types
-        self.inputs = inputs
-        self.start = state
-        self.record_grad = record_grad
-        self.shape = shape  # (steps, batch)
-        self.input_grad = input_grad  # inputs are among the differentiable tensors (last)
+        self.delivery = twin.delivery
+        self.inputs, self.start = inputs, state
+        self.steps, self.batch = shape
+        self.record_grad, self.input_grad = record_grad, input_grad
 
     # ------------------------------------------------------------------ forward
 
     def forward(self, tensors):
-        twin, layout, types = self.twin, self.layout, self.types
+        twin, delivery, packing = self.twin, self.delivery, self.packing
+        steps, batch, dtype, device = self.steps, self.batch, twin.dtype, twin.device
         self.tensors = tensors
-        delayed, params = self._split(tensors)
+        weights, self.params = self._split(tensors)
         if self.input_grad:
             self.inputs = dict(zip(self.inputs, tensors[len(tensors) - len(self.inputs):]))
-        steps, batch = self.steps, self.batch = self.inputs_shape()
-        device, dtype = twin.device, twin.dtype
-        self.prepared = {s: line.prepare(delayed_for(line, delayed), twin.delays_of(line), twin.masks_of(line))
-                         for s, line in twin.lines.items()}
-        self.history = {}
-        for source, line in twin.lines.items():
-            padded = torch.zeros(steps + line.max_delay, line.size, batch, dtype=dtype, device=device)
-            start = self.start.history.get(source)
-            if start is not None:  # the last max_delay steps' pushed spikes, oldest first
-                padded[:line.max_delay] = start.permute(0, 2, 1)
-            if line.is_input:
-                padded[line.max_delay:] = self.inputs[source].permute(0, 2, 1)
-            self.history[source] = padded
-        self.params = types["Params"](*params)
-        self.consts = twin.consts(types["Consts"])
+        self.prepared = delivery.prepare(weights, twin.delays_of(delivery), twin.masks_of(delivery)) \
+            if delivery.projections else None
+        # The history of pushed spikes: index s + max_delay holds step s; the first max_delay rows are the past.
+        P = delivery.max_delay
+        history = torch.zeros(steps + P, delivery.n_sources, batch, dtype=dtype, device=device)
+        history[:P] = self.start.history.permute(0, 2, 1)
+        for name, source in delivery.sources.items():
+            if source.is_input:
+                history[P:, source.offset:source.offset + source.size] = self.inputs[name].permute(0, 2, 1)
+        self.history = history
         self.times = torch.arange(self.start.step, self.start.step + steps, dtype=dtype, device=device)
-        self.outputs = {name: torch.empty(steps, batch, size, dtype=dtype, device=device)
-                        for name, size in twin.output_sizes(layout).items()}
-        self.states, self.drives = [], []
-        state = self.start.neurons
-        for t in range(min(steps, 1)):
-            state = self._forward_step(t, state)
-        with self.kernels.steady():
-            for t in range(1, steps):
-                state = self._forward_step(t, state)
-        self.final = state
-        return tuple(self.outputs[name] for name in layout.outputs if not name.startswith("pushed__"))
-
-    def _forward_step(self, t, state):
-        drive = self._drive(t)
-        if self.record_grad:
-            self.states.append(state)
-            self.drives.append(drive)
-        state, out = self.kernels.forward(state, drive, self.params, self.consts, self.times[t])
-        for name, value in zip(out._fields, out):
-            if name.startswith("pushed__"):
-                source = name[len("pushed__"):]
-                self.history[source][t + self.twin.lines[source].max_delay].copy_(value.T)
-            else:
-                self.outputs[name][t] = value
-        return state
-
-    def inputs_shape(self):
-        return self.shape
-
-    def _drive(self, t):
-        currents = {}
-        for source, line in self.twin.lines.items():
-            window = self.history[source][t:t + line.lags].reshape(line.lags * line.size, -1)
-            for route, value in line.split(line.current(self.prepared[source], window)).items():
-                currents[route] = value if route not in currents else currents[route] + value
-        return self.types["Drive"](*(currents[name] for name in self.layout.drive))
+        self.currents = torch.zeros(steps if self.record_grad else 1, delivery.n_cat, batch, dtype=dtype, device=device)
+        outputs = [[] for _ in packing.outputs]
+        first, last = packing.pushed_rows
+        self.states = []
+        packed = packing.pack(self.start.neurons)
+        for t in range(steps):
+            current = self.currents[t if self.record_grad else 0]
+            if self.prepared is not None:
+                delivery.current(self.prepared, history[t:t + delivery.lags].view(-1, batch), current)
+            if self.record_grad:
+                self.states.append(packed)
+            packed, values, pushed = self.kernels.forward(packed, current, self.params, self.times[t])
+            for trace, value in zip(outputs, values):
+                trace.append(value)
+            if pushed is not None:
+                history[t + P, first:last] = pushed
+        self.final = packing.unpack(packed, self.types["State"])
+        return tuple(torch.stack(trace) for trace in outputs)
 
     def _split(self, tensors):
         count = len(self.twin.delayed_projections)
-        delayed = dict(zip(self.twin.delayed_projections, tensors[:count]))
         end = len(tensors) - (len(self.inputs) if self.input_grad else 0)
-        return delayed, tensors[count:end]
+        return dict(zip(self.twin.delayed_projections, tensors[:count])), tuple(tensors[count:end])
 
     def final_state(self):
         from .module import TwinState
 
-        history = {source: self.history[source][self.steps:].permute(0, 2, 1).contiguous() for source in self.history}
-        return TwinState(self.final, history, self.start.step + self.steps)
+        past = self.history[self.steps:].permute(0, 2, 1).contiguous()
+        return TwinState(self.final, past, self.start.step + self.steps)
 
     # ------------------------------------------------------------------ backward
 
     def backward(self, gradients):
-        twin, layout, types = self.twin, self.layout, self.types
-        steps, batch = self.steps, self.batch
-        delayed, _ = self._split(self.tensors)
-        named = dict(zip([n for n in layout.outputs if not n.startswith("pushed__")], gradients))
-        zero = {name: torch.zeros(batch, size, dtype=twin.dtype, device=twin.device)
-                for name, size in twin.output_sizes(layout).items()}
-        history_grad = {s: torch.zeros_like(self.history[s]) for s, line in twin.lines.items()
-                        if self.input_grad or not line.is_input}
-        dense_gradient = twin.dense_gradient
-        all_synapses = {s: line for s, line in twin.lines.items() if dense_gradient and self.prepared[s].dense is None}
-        drive_grads = {s: torch.empty(steps, batch, line.n_cat, dtype=twin.dtype, device=twin.device)
-                       for s, line in all_synapses.items()}
-        self.gradients = dict(named=named, zero=zero, history=history_grad, all_synapses=all_synapses,
-                              drive=drive_grads, params=[torch.zeros_like(p) for p in self.params])
-        cot_state = types["State"](*(torch.zeros_like(x) for x in self.final))
-        for t in range(steps - 1, max(steps - 2, -1), -1):
-            cot_state = self._backward_step(t, cot_state)
-        with self.kernels.steady():
-            for t in range(steps - 2, -1, -1):
-                cot_state = self._backward_step(t, cot_state)
-        param_grads = self.gradients["params"]
+        twin, delivery, packing = self.twin, self.delivery, self.packing
+        steps, batch, dtype, device = self.steps, self.batch, twin.dtype, twin.device
+        weights, _ = self._split(self.tensors)
+        sizes = twin.output_sizes_packed(packing)
+        gradients = [torch.zeros(steps, batch, n, dtype=dtype, device=device) if g is None else g
+                     for g, n in zip(gradients, sizes)]
+        P, lags = delivery.max_delay, delivery.lags
+        # current_grads[t] = d loss / d current[t]; zero past the trial, where later steps' spikes would arrive.
+        current_grads = torch.zeros(steps + lags, delivery.n_cat, batch, dtype=dtype, device=device)
+        prepared = self.prepared
+        all_synapses = twin.dense_gradient and prepared is not None and not delivery.dense
+        accumulators = [torch.zeros_like(p) for p in self.params]
+        cot_state = torch.zeros(packing.continuous, batch, dtype=dtype, device=device)
+        cot_pushed = torch.zeros(packing.pushed_rows[1] - packing.pushed_rows[0], batch, dtype=dtype, device=device)
+        input_grads = torch.zeros(steps, delivery.n_sources, batch, dtype=dtype, device=device) if self.input_grad else None
+        for t in range(steps - 1, -1, -1):
+            if packing.pushed:  # the steps a spike pushed now can reach (delay >= 1)
+                delivery.spike_gradient(prepared.populations, current_grads[t + 1:t + lags].view(-1, batch), cot_pushed)
+            cot_state, cot_current, cot_params = self.kernels.backward(
+                self.states[t], self.currents[t], self.params, self.times[t], cot_state,
+                tuple(g[t] for g in gradients), cot_pushed.T if packing.pushed else None)
+            for total, g in zip(accumulators, cot_params):
+                total.add_(g)
+            current_grads[t] = cot_current
+            if prepared is not None:
+                future = current_grads[t:t + lags].view(-1, batch)
+                if not all_synapses:
+                    delivery.accumulate(prepared, self.history[t + P], future)
+                if input_grads is not None:
+                    delivery.spike_gradient(prepared.emission, future, input_grads[t])
+        self.states = self.currents = None  # what only the backward loop needed
         weight_grads = {}
-        for source, line in twin.lines.items():
-            extra = (self.history[source], drive_grads[source]) if source in all_synapses else (None, None)
-            weight_grads.update(line.weight_gradients(self.prepared[source], delayed_for(line, delayed),
-                                                      twin.delays_of(line), *extra))
-        input_grads = ()
+        if self.prepared is not None:
+            extra = (self.history, current_grads[:steps].permute(0, 2, 1)) if all_synapses else ()
+            weight_grads = delivery.weight_gradients(self.prepared, weights, twin.delays_of(delivery), *extra)
+        grads_x = ()
         if self.input_grad:
-            input_grads = tuple(history_grad[s][twin.lines[s].max_delay:].permute(0, 2, 1) if s in twin.lines
-                                else torch.zeros_like(x) for s, x in self.inputs.items())
-        return tuple(weight_grads[name] for name in twin.delayed_projections) + tuple(param_grads) + input_grads
+            grads_x = tuple(self._input_gradient(input_grads, name, x) for name, x in self.inputs.items())
+        return tuple(weight_grads[name] for name in twin.delayed_projections) + tuple(accumulators) + grads_x
 
-    def _backward_step(self, t, cot_state):
-        twin, layout, g = self.twin, self.layout, self.gradients
-        cot_out = []
-        for name in layout.outputs:
-            if name.startswith("pushed__"):
-                source = name[len("pushed__"):]
-                cot_out.append(g["history"][source][t + twin.lines[source].max_delay].T)
-            else:
-                given = g["named"][name]
-                cot_out.append(g["zero"][name] if given is None else given[t])
-        g_state, g_drive, g_params = self.kernels.backward(
-            self.states[t], self.drives[t], self.params, self.consts, self.times[t],
-            (cot_state, self.types["Outputs"](*cot_out)))
-        for total, grad in zip(g["params"], g_params):
-            total += grad
-        g_drive = dict(zip(layout.drive, g_drive))
-        for source, line in twin.lines.items():
-            gradient = torch.cat([g_drive[r.name].T for r in line.routes])  # (n_cat, batch)
-            window = self.history[source][t:t + line.lags].reshape(line.lags * line.size, -1)
-            d_window = line.backward(self.prepared[source], window, gradient, need_window=source in g["history"],
-                                     dense_gradient=source in g["all_synapses"])
-            if d_window is not None:
-                g["history"][source][t:t + line.lags] += d_window.reshape(line.lags, line.size, -1)
-            if source in g["all_synapses"]:
-                g["drive"][source][t] = gradient.T
-        return g_state
-
-
-def delayed_for(line, delayed):
-    return {name: delayed[name] for name, _ in line.projections}
+    def _input_gradient(self, input_grads, name, x):
+        source = self.delivery.sources.get(name)
+        if source is None or input_grads is None:
+            return torch.zeros_like(x)
+        return input_grads[:, source.offset:source.offset + source.size].permute(0, 2, 1)
 
 
 class _Sequence(torch.autograd.Function):
@@ -234,20 +270,17 @@ class _Sequence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, *gradients):
         trial = ctx.trial
-        if not trial.record_grad:
-            raise LsnnBioError("this trial was run without gradients")
-        with threads_for(trial.batch, sum(p.size for p in trial.twin.spec.populations.values())):
+        if trial.states is None:
+            raise LsnnBioError("the twin's backward pass ran twice on one trial (retain_graph is not supported)")
+        with threads_for(trial.batch, trial.twin):
             return (None,) + trial.backward(gradients)
 
 
-SMALL_WORK = 16_384  # batch x neurons below which one thread beats several (thread wake-ups cost more than the work)
-
-
 @contextlib.contextmanager
-def threads_for(batch, neurons):
+def threads_for(batch, twin):
     """One CPU thread while the trial is too small to share; torch's setting is restored afterwards."""
     threads = torch.get_num_threads()
-    if threads > 1 and batch * neurons < SMALL_WORK:
+    if threads > 1 and batch * sum(p.size for p in twin.spec.populations.values()) < SMALL_WORK:
         torch.set_num_threads(1)
     try:
         yield
@@ -257,20 +290,16 @@ def threads_for(batch, neurons):
 
 def run(twin, generated, kernels, inputs, state, shape):
     """Simulate ``inputs`` ((steps, batch, n) per input) from ``state``; returns (outputs tuple, final state)."""
-    with threads_for(shape[1], sum(p.size for p in twin.spec.populations.values())):
-        return _run(twin, generated, kernels, inputs, state, shape)
-
-
-def _run(twin, generated, kernels, inputs, state, shape):
     tensors = twin.sequence_tensors(generated)
     input_grad = torch.is_grad_enabled() and any(x.requires_grad for x in inputs.values())
     if input_grad:
         tensors = tensors + list(inputs.values())
     record_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-    trial = Trial(twin, generated, kernels, inputs, state, record_grad, shape, input_grad)
-    if record_grad:
-        outputs = _Sequence.apply(trial, *tensors)
-    else:
-        with torch.no_grad():
-            outputs = trial.forward(tensors)
+    trial = Trial(twin, generated, kernels, inputs, state, shape, record_grad, input_grad)
+    with threads_for(shape[1], twin):
+        if record_grad:
+            outputs = _Sequence.apply(trial, *tensors)
+        else:
+            with torch.no_grad():
+                outputs = trial.forward(tensors)
     return outputs, trial.final_state()

@@ -21,7 +21,7 @@ from ..errors import LsnnBioError
 from ..units import to_si
 from . import engine
 from .codegen import NEVER, generate
-from .delivery import DelayLine
+from .delivery import Delivery
 from .surrogates import PSEUDO_DERIVATIVES
 
 DTYPES = (torch.float32, torch.float64)
@@ -35,7 +35,7 @@ class TwinState(NamedTuple):
     """Where a simulation stands: the step's state, the last spikes still travelling, the step count."""
 
     neurons: tuple  # the generated State NamedTuple: one (batch, N) tensor per field
-    history: dict  # source -> (max_delay, batch, n) spikes pushed in the last steps, oldest first
+    history: torch.Tensor  # (max_delay, batch, n_sources) spikes pushed in the last steps, oldest first (Twin.sources)
     step: int  # time steps simulated so far (Brian2's t / dt)
 
 
@@ -119,21 +119,25 @@ class Twin(nn.Module):
             for name, code in self.population_codes.items()
         })
         self.delayed_projections = [e.projection for e in base.effects if e.delayed or e.from_input]
-        self.lines = self._delay_lines(base)
+        self.delivery = self._delivery(base)
         self.to(device)
 
     # ------------------------------------------------------------------ structure
 
-    def _delay_lines(self, generated):
-        lines = {}
-        for source in dict.fromkeys(self.effects[p].source for p in self.delayed_projections):
-            projections = [(p, f"{self.effects[p].target}__{self.effects[p].variable}")
-                           for p in self.delayed_projections if self.effects[p].source == source]
-            routes = {route: self.spec.size_of(route.split("__")[0]) for _, route in projections}
-            delays = {p: self.synapses[p].delay for p, _ in projections}
-            lines[source] = DelayLine(source, self.spec.size_of(source), source in self.spec.inputs, projections, routes,
-                                      delays)
-        return lines
+    def _delivery(self, generated):
+        """The synapses that act through the spike history: inputs first, then spiking populations."""
+        used = {self.effects[p].source for p in self.delayed_projections}
+        sources = [(name, group.size, True) for name, group in self.spec.inputs.items()]
+        sources += [(name, self.spec.size_of(name), False) for name in generated.layout.pushed if name in used]
+        projections = [(p, self.effects[p].source, f"{self.effects[p].target}__{self.effects[p].variable}")
+                       for p in self.delayed_projections]
+        routes = {route: self.spec.size_of(route.split("__")[0]) for route in generated.layout.drive}
+        return Delivery(sources, projections, routes, {p: self.synapses[p].delay for p in self.delayed_projections})
+
+    @property
+    def sources(self):
+        """The spike sources in the order of ``TwinState.history``'s last axis: (name, size)."""
+        return [(s.name, s.size) for s in self.delivery.sources.values()]
 
     def _generated(self, record):
         key = ("generated", tuple(record))
@@ -144,7 +148,14 @@ class Twin(nn.Module):
     def _kernels(self, record):
         key = ("kernels", tuple(record), self.compile_kernels)
         if key not in self._cache:
-            self._cache[key] = engine.Kernels(self._generated(record).function, compile=self.compile_kernels)
+            generated = self._generated(record)
+            self._cache[key] = engine.Kernels(generated, self.packing(generated), compile=self.compile_kernels)
+        return self._cache[key]
+
+    def packing(self, generated):
+        key = ("packing", generated.layout.recorded)
+        if key not in self._cache:
+            self._cache[key] = engine.Packing(generated, self)
         return self._cache[key]
 
     def __getstate__(self):  # generated functions are rebuilt on use, so the module pickles and deep-copies
@@ -203,11 +214,11 @@ class Twin(nn.Module):
         """What one presynaptic spike adds to the target variable: the weight times the on_pre factor."""
         return self.effective_weight(name) * self.synapses[name].coefficient
 
-    def delays_of(self, line):
-        return {p: self.synapses[p].delay for p, _ in line.projections}
+    def delays_of(self, delivery):
+        return {p: self.synapses[p].delay for p, _, _ in delivery.projections}
 
-    def masks_of(self, line):
-        return {p: self.synapses[p].mask for p, _ in line.projections}
+    def masks_of(self, delivery):
+        return {p: self.synapses[p].mask for p, _, _ in delivery.projections}
 
     def sequence_tensors(self, generated):
         """The differentiable inputs of a trial: delayed effective weights, then the step's params."""
@@ -230,11 +241,9 @@ class Twin(nn.Module):
         return Consts(*(torch.arange(self.spec.size_of(name.split("__")[0]), dtype=self.dtype, device=self.device)
                         for name in Consts._fields))
 
-    def output_sizes(self, layout):
-        sizes = {f"spikes__{p}": self.spec.size_of(p) for p in layout.spikes}
-        sizes.update({f"readout__{p}": self.spec.size_of(p) for p in layout.readouts})
-        sizes.update({f"record__{p}__{v}": self.spec.size_of(p) for p, v in layout.recorded})
-        return sizes
+    def output_sizes_packed(self, packing):
+        """Neurons per output of a trial (spikes, readouts, recorded variables), in the kernels' order."""
+        return [self.spec.size_of(name.split("__")[1]) for name in packing.outputs]
 
     # ------------------------------------------------------------------ simulation
 
@@ -257,8 +266,7 @@ class Twin(nn.Module):
                 value = code.initial[variable]
             tensor = torch.as_tensor(value, dtype=self.dtype, device=self.device)
             values.append(tensor.expand(batch, code.size).clone())
-        history = {s: torch.zeros(line.max_delay, batch, line.size, dtype=self.dtype, device=self.device)
-                   for s, line in self.lines.items()}
+        history = torch.zeros(self.delivery.max_delay, batch, self.delivery.n_sources, dtype=self.dtype, device=self.device)
         return TwinState(generated.types["State"](*values), history, 0)
 
     def forward(self, inputs, record=(), state=None, steps=None):
@@ -274,7 +282,7 @@ class Twin(nn.Module):
             state = self.initial_state(shape[1])
         generated = self._generated(record)
         outputs, final = engine.run(self, generated, self._kernels(record), inputs, state, shape)
-        named = dict(zip([n for n in generated.layout.outputs if not n.startswith("pushed__")], outputs))
+        named = dict(zip(self.packing(generated).outputs, outputs))
         return TwinResult(
             spikes={p: named[f"spikes__{p}"] for p in generated.layout.spikes},
             outputs={p: named[f"readout__{p}"] for p in generated.layout.readouts},
@@ -284,28 +292,32 @@ class Twin(nn.Module):
 
     def step(self, state, inputs):
         """One time step with ordinary autograd: ``state, out = twin.step(state, {input: (batch, n)})``."""
-        generated = self._generated(())
+        generated, delivery = self._generated(()), self.delivery
         inputs = self._check_step_inputs(inputs, state)
-        currents, history = {}, {}
-        for source, line in self.lines.items():
-            past = state.history[source]
-            window = torch.cat([past, inputs[source][None]]) if line.is_input else past
-            matrix = line.differentiable_matrix({p: self._delivered(p) for p, _ in line.projections},
-                                                self.delays_of(line))
-            current = window.permute(1, 0, 2).reshape(window.shape[1], -1) @ matrix
-            for route in line.routes:
-                value = current[:, route.offset:route.offset + route.size]
-                currents[route.name] = value if route.name not in currents else currents[route.name] + value
-            history[source] = window[1:] if line.is_input else past  # populations get this step's spikes below
+        batch = state.history.shape[1]
+        now = torch.zeros(batch, delivery.n_sources, dtype=self.dtype, device=self.device)
+        for name, source in delivery.sources.items():
+            if source.is_input:
+                now = torch.cat([now[:, :source.offset], inputs[name], now[:, source.offset + source.size:]], dim=1)
+        window = torch.cat([state.history, now[None]])  # (lags, batch, n_sources), oldest first
         types = generated.types
+        drive = []
+        if delivery.projections:
+            matrix = delivery.differentiable_matrix({p: self._delivered(p) for p in self.delayed_projections},
+                                                    self.delays_of(delivery))
+            current = window.permute(1, 0, 2).reshape(batch, -1) @ matrix
+            drive = [current[:, delivery.routes[r].offset:delivery.routes[r].offset + delivery.routes[r].size]
+                     for r in generated.layout.drive]
         t_steps = torch.tensor(float(state.step), dtype=self.dtype, device=self.device)
-        drive = types["Drive"](*(currents[name] for name in generated.layout.drive))
-        neurons, out = generated.function(state.neurons, drive, types["Params"](*self._params(generated)),
+        neurons, out = generated.function(state.neurons, types["Drive"](*drive), types["Params"](*self._params(generated)),
                                           self.consts(types["Consts"]), t_steps)
         named = dict(zip(out._fields, out))
-        for source, line in self.lines.items():
-            if not line.is_input and line.max_delay:
-                history[source] = torch.cat([history[source][1:], named[f"pushed__{source}"][None]])
+        pushed = now
+        for name, source in delivery.sources.items():
+            if not source.is_input:
+                pushed = torch.cat([pushed[:, :source.offset], named[f"pushed__{name}"],
+                                    pushed[:, source.offset + source.size:]], dim=1)
+        history = torch.cat([state.history[1:], pushed[None]]) if delivery.max_delay else state.history
         output = StepOutput(spikes={p: named[f"spikes__{p}"] for p in generated.layout.spikes},
                             outputs={p: named[f"readout__{p}"] for p in generated.layout.readouts})
         return TwinState(neurons, history, state.step + 1), output
@@ -378,7 +390,7 @@ class Twin(nn.Module):
         expected = {name: group.size for name, group in self.spec.inputs.items()}
         if not isinstance(inputs, dict) or set(inputs) != set(expected):
             raise TwinError(f"step inputs must be given for exactly {sorted(expected)}")
-        batch = state.neurons[0].shape[0] if len(state.neurons) else 1
+        batch = state.history.shape[1]
         converted = {}
         for name, x in inputs.items():
             x = torch.as_tensor(x, device=self.device).to(self.dtype)

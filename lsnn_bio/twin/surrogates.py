@@ -1,13 +1,11 @@
 """Spikes: the exact threshold condition forward, a pseudo-derivative backward.
 
 The forward value is the condition Brian2 evaluates (``v > A``), so the twin spikes
-exactly when Brian2 does. The gradient is that of a smooth function F of the
-normalised distance to threshold ``x = (lhs - rhs)/|rhs|``: the spike is written
-``crossed + (F(x) - F(x).detach())``, which equals ``crossed`` exactly and has
-derivative F'(x), the pseudo-derivative. Written with plain torch operations (no
-custom autograd Function), a generated step can be compiled and differentiated
-with ``torch.func``. The paper's F' is ``gamma * max(0, 1 - |x|)`` (reference
-section 1.4).
+exactly when Brian2 does. The backward pass multiplies by a pseudo-derivative of
+the normalised distance to threshold ``x = (lhs - rhs)/|rhs|``; the paper's is
+``gamma * max(0, 1 - |x|)`` (reference section 1.4). Each shape is a small
+autograd Function (``setup_context`` style), so a generated step that uses it can
+still be differentiated with ``torch.func`` and compiled with ``torch.compile``.
 """
 import math
 from dataclasses import dataclass
@@ -18,18 +16,29 @@ import torch
 @dataclass(frozen=True)
 class PseudoDerivative:
     name: str
-    derivative: object  # f'(x, gamma, width), for documentation and tests
-    antiderivative: object  # F(x, gamma, width)
+    derivative: object  # f'(x, gamma, width)
+    antiderivative: object  # F(x, gamma, width), F' = f': the same gradient through plain torch operations
 
     def spike(self, gamma=0.3, width=1.0):
         """``spike(x, crossed)`` for the step: exact 0/1 values in x's dtype, gradient ``derivative(x)``."""
-        gamma, width, antiderivative = float(gamma), float(width), self.antiderivative
+        gamma, width, derivative = float(gamma), float(width), self.derivative
 
-        def spike(x, crossed):
-            smooth = antiderivative(torch.nan_to_num(x), gamma, width)  # finite, so the value stays exactly 0/1
-            return crossed.to(x.dtype) + (smooth - smooth.detach())
+        class Spike(torch.autograd.Function):
+            @staticmethod
+            def forward(x, crossed):
+                return crossed.to(x.dtype)
 
-        return spike
+            @staticmethod
+            def setup_context(ctx, inputs, output):
+                ctx.save_for_backward(inputs[0])
+
+            @staticmethod
+            def backward(ctx, grad):
+                (x,) = ctx.saved_tensors
+                return grad * derivative(x, gamma, width), None
+
+        Spike.__name__ = Spike.__qualname__ = f"Spike_{self.name}"
+        return Spike.apply
 
 
 def _triangle_f(x, gamma, width):
