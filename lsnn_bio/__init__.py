@@ -7,8 +7,8 @@ from . import _quiet_brian2  # noqa: F401  (must come first)
 from .documents import load_network, load_neuron
 from .errors import DocumentError, LsnnBioError, UnsupportedConstruct
 from .spec import NetworkSpec
+from ._version import __version__
 
-__version__ = "0.1.0"
 __all__ = [
     "load_network", "load_neuron", "NetworkSpec", "DocumentError", "LsnnBioError", "UnsupportedConstruct",
     "Twin", "BrianNetwork", "load_experiment", "Trainer", "load_trained", "validate", "simulate",

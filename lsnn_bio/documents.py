@@ -15,9 +15,9 @@ import numpy as np
 import yaml
 from brian2.units.fundamentalunits import DimensionMismatchError, get_dimensions
 
-from . import equations as brian_equations
-from . import seeds
+from . import brian_probes, seeds
 from .errors import DocumentError
+from .initialisation import INITS, SIGN_MODES, ProjectionEntry, initialise_projections
 from .spec import InputGroup, NetworkSpec, NeuronModel, Population, SynapseModel
 from .units import describe_dimensions, parse_quantity
 
@@ -55,13 +55,18 @@ SYNAPSE_KEYS = {"model", "on_pre"}
 
 
 class _Document:
-    """The parsed YAML plus a way to point at the line of a key."""
+    """The parsed YAML plus a way to point at the line of a key.
 
-    def __init__(self, path, expected_top_key):
+    ``text`` is given for a document held in memory (a checkpoint's); ``path`` then only names it.
+    """
+
+    def __init__(self, path, expected_top_key, text=None):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise DocumentError(str(path), None, "file not found", "a path to a .yaml document")
-        self.text = self.path.read_text()
+        if text is None:
+            if not self.path.is_file():
+                raise DocumentError(str(path), None, "file not found", "a path to a .yaml document")
+            text = self.path.read_text()
+        self.text = text
         try:
             self.data = yaml.safe_load(self.text)
             self.root = yaml.compose(self.text)
@@ -114,9 +119,9 @@ class _Document:
 # --------------------------------------------------------------------------- neurons
 
 
-def load_neuron(path):
-    """Read and validate a neuron document; Brian2 parses and unit-checks it."""
-    doc = _Document(path, "neuron")
+def load_neuron(path, text=None):
+    """Read and validate a neuron document (``text``: its content, if held in memory); Brian2 parses and unit-checks it."""
+    doc = _Document(path, "neuron", text)
     data = doc.data
     doc.check_keys(data, NEURON_KEYS, "")
     if not isinstance(data.get("equations"), str):
@@ -187,25 +192,22 @@ def _check_with_brian(doc, model, parameters=None, refractory=None, key_prefix="
         dt=0.1 * brian2.ms,
     )
     prefix = f"{key_prefix}." if key_prefix else ""
-    with brian_equations.runtime_device():
+    with brian_probes.runtime_device():
         try:
-            group = brian_equations.neuron_group(population, name="probe")
+            group = brian_probes.neuron_group(population, name="probe")
         except Exception as error:  # Brian2 raises several types for bad equations
             raise doc.error(f"{prefix}equations", _brian_message(error)) from None
         objects = [group]
         if model.synapse is not None:
             try:
                 source = brian2.NeuronGroup(1, "", threshold="False", reset="", name="probe_source")
-                synapses = brian2.Synapses(
-                    source, group, model.synapse.model, on_pre=model.synapse.on_pre,
-                    namespace=dict(population.parameters), name="probe_synapse",
-                )
+                synapses = brian_probes.synapses(model.synapse, source, group, population.parameters, "probe_synapse")
                 synapses.connect(i=0, j=1)
             except Exception as error:
                 raise doc.error(f"{prefix}synapse", _brian_message(error)) from None
             objects += [source, synapses]
         try:
-            brian_equations.dry_run(*objects)
+            brian_probes.dry_run(*objects)
         except Exception as error:
             raise doc.error(_failing_key(error, prefix), _brian_message(error)) from None
 
@@ -233,16 +235,17 @@ def _brian_message(error):
 # --------------------------------------------------------------------------- networks
 
 
-def load_network(path, seed=0, overrides=None):
+def load_network(path, seed=0, overrides=None, documents=None):
     """Read a network document and build its NetworkSpec with weights drawn from ``seed``.
 
     ``overrides`` is a nested mapping merged into the document first (an
     experiment's ``network_overrides``, e.g. ``{populations: {ALIF: {parameters:
-    {beta: 0 V}}}}``); it is validated like the document itself.
+    {beta: 0 V}}}}``); it is validated like the document itself. ``documents``
+    ({file name: text}, a checkpoint's) are read instead of files: every document,
+    the network's and its neurons', is then found by its file name alone.
     """
-    from .initialisation import initialise_projections
-
-    doc = _Document(path, "network")
+    stored = None if documents is None else dict(documents)
+    doc = _Document(path, "network", _stored_text(stored, path, None))
     data = doc.data = _merge(doc.data, overrides or {})
     doc.check_keys(data, NETWORK_KEYS, "")
     if "dt" not in data:
@@ -260,12 +263,15 @@ def load_network(path, seed=0, overrides=None):
         for name, entry in (data.get(section) or {}).items():
             if name in populations or name in inputs:
                 raise doc.error(f"{section}.{name}", f"the name '{name}' is used twice", "unique names")
-            populations[name] = _population(doc, f"{section}.{name}", name, entry, dt, readout, documents)
+            populations[name] = _population(doc, f"{section}.{name}", name, entry, dt, readout, documents, stored)
     if not populations:
         raise doc.error("populations", "the network has no populations")
 
     _apply_dale(doc, data.get("dale"), inputs, populations, seed)
-    projections = initialise_projections(doc, data.get("projections") or {}, inputs, populations, dt, seed)
+    groups = {**inputs, **populations}
+    entries = [_projection(doc, name, entry, inputs, populations, dt) for name, entry in (data.get("projections") or {}).items()]
+    projections = initialise_projections(entries, {n: g.size for n, g in groups.items()},
+                                         {n: g.signs for n, g in groups.items()}, seed)
     return NetworkSpec(
         name=str(data["network"]),
         dt=dt,
@@ -293,15 +299,31 @@ def _positive_int(doc, value, key):
     return value
 
 
-def _population(doc, key, name, entry, dt, readout, documents):
+def _stored_text(stored, path, doc, key=None):
+    """The text of a document held in memory, found by file name; None when documents are read from files."""
+    if stored is None:
+        return None
+    name = Path(path).name
+    if name not in stored:
+        problem = f"document '{name}' is not among the stored documents"
+        if doc is None:
+            raise DocumentError(name, None, problem, ", ".join(sorted(stored)))
+        raise doc.error(key, problem, ", ".join(sorted(stored)))
+    return stored[name]
+
+
+def _population(doc, key, name, entry, dt, readout, documents, stored):
     doc.check_keys(entry, POPULATION_KEYS, key)
     if "neuron" not in entry:
         raise doc.error(f"{key}.neuron", "missing neuron document", "a path such as 'lif.yaml'")
     neuron_path = doc.path.parent / str(entry["neuron"])
-    if not neuron_path.is_file():
-        raise doc.error(f"{key}.neuron", f"neuron document '{neuron_path}' not found", "a path relative to this file")
-    model = load_neuron(neuron_path)
-    documents[neuron_path.name] = neuron_path.read_text()
+    text = _stored_text(stored, neuron_path, doc, f"{key}.neuron")
+    if text is None:
+        if not neuron_path.is_file():
+            raise doc.error(f"{key}.neuron", f"neuron document '{neuron_path}' not found", "a path relative to this file")
+        text = neuron_path.read_text()
+    model = load_neuron(neuron_path if stored is None else neuron_path.name, text)
+    documents[neuron_path.name] = text
     if readout and model.threshold is not None:
         raise doc.error(f"{key}.neuron", f"readout '{name}' uses a spiking neuron ({model.name})", "a thresholdless model")
     if readout and not model.output:
@@ -367,3 +389,101 @@ def _apply_dale(doc, dale, inputs, populations, seed):
         if population.name == host:
             signs[:n_inh] = -1
         population.signs = signs
+
+
+def _projection(doc, name, entry, inputs, populations, dt):
+    """A ``projections`` entry, validated into the names and SI numbers initialisation draws from."""
+    key = f"projections.{name}"
+    doc.check_keys(entry, PROJECTION_KEYS, key)
+    spiking = {**inputs, **{n: p for n, p in populations.items() if not p.readout}}
+    sources = _names(doc, entry.get("source"), f"{key}.source", spiking)
+    targets = _names(doc, entry.get("target"), f"{key}.target", populations)
+    connectivity = entry.get("connectivity", 1.0)
+    if isinstance(connectivity, bool) or not isinstance(connectivity, (int, float)) or not 0 < connectivity <= 1:
+        raise doc.error(f"{key}.connectivity", f"{connectivity!r} is not a fraction in (0, 1]", "e.g. 0.12")
+    autapses = entry.get("autapses", False)
+    if not isinstance(autapses, bool):
+        raise doc.error(f"{key}.autapses", f"expected true or false, got {autapses!r}")
+    synapses = {t: _synapse(doc, entry.get("synapse"), f"{key}.synapse", populations[t]) for t in targets}
+    groups = {**inputs, **populations}
+    signed = all(groups[s].signs is not None for s in sources)
+
+    weights = entry.get("weights") or {}
+    doc.check_keys(weights, {"init", "scale"}, f"{key}.weights")
+    init = weights.get("init", "normal")
+    if init not in INITS:
+        raise doc.error(f"{key}.weights.init", f"unknown initialisation '{init}'", ", ".join(INITS))
+    if init == "balanced_signed" and not signed:
+        raise doc.error(f"{key}.weights.init", "'balanced_signed' needs Dale's law signs (a top-level 'dale' section)")
+    scale = 1.0
+    if "scale" in weights:  # in the unit of the weight of the synapse each target resolved to
+        for target in targets:
+            q = doc.quantity(weights["scale"], f"{key}.weights.scale", like=synapses[target].w_unit)
+        scale = float(np.asarray(q))
+
+    delay, delay_range = 0, None
+    value = entry.get("delay", "0 ms")
+    if isinstance(value, dict):
+        doc.check_keys(value, {"uniform"}, f"{key}.delay")
+        bounds = value.get("uniform")
+        if not isinstance(bounds, list) or len(bounds) != 2:
+            raise doc.error(f"{key}.delay.uniform", "expected [low, high]", "e.g. [1 ms, 10 ms]")
+        delay_range = tuple(_steps(doc, b, f"{key}.delay.uniform", dt) for b in bounds)
+        if delay_range[1] < delay_range[0]:
+            raise doc.error(f"{key}.delay.uniform", f"high {bounds[1]} is below low {bounds[0]}")
+    else:
+        delay = _steps(doc, value, f"{key}.delay", dt)
+
+    sign = entry.get("sign", "free")
+    if sign not in SIGN_MODES:
+        raise doc.error(f"{key}.sign", f"unknown sign mode '{sign}'", ", ".join(SIGN_MODES))
+    if sign == "dale" and not signed:
+        unsigned = next(s for s in sources if groups[s].signs is None)
+        raise doc.error(f"{key}.sign", f"'dale' signs need a top-level 'dale' section (source '{unsigned}' has no signs)")
+    return ProjectionEntry(name=name, sources=tuple(sources), targets=tuple(targets), synapses=synapses,
+                           connectivity=float(connectivity), autapses=autapses, init=init, scale=scale, delay=delay,
+                           delay_range=delay_range, sign=sign)
+
+
+def _names(doc, value, key, allowed):
+    names = [value] if isinstance(value, str) else value
+    if not names or not isinstance(names, list):
+        raise doc.error(key, "missing", "a name or a list of names: " + ", ".join(allowed))
+    for name in names:
+        if name not in allowed:
+            raise doc.error(key, f"'{name}' is not defined here", ", ".join(allowed))
+    return names
+
+
+def _steps(doc, value, key, dt):
+    q = doc.quantity(value, key, like=brian2.ms)
+    steps = float(q / dt)
+    if steps < 0 or abs(steps - round(steps)) > 1e-9:
+        raise doc.error(key, f"delay {q} is not a non-negative whole number of time steps ({dt})", "multiples of dt")
+    return int(round(steps))
+
+
+def _synapse(doc, override, key, target):
+    """The projection's own synapse model, Brian2-checked against ``target``, else the target's default."""
+    if override is None:
+        if target.model.synapse is None:
+            raise doc.error(key, f"target '{target.name}' ({target.model.name}) defines no synapse; give one here",
+                            "{model, on_pre}")
+        return target.model.synapse
+    doc.check_keys(override, SYNAPSE_KEYS, key)
+    synapse = SynapseModel(model=str(override.get("model", "w : 1")), on_pre=str(override.get("on_pre", "")))
+    _check_synapse_with_brian(doc, key, synapse, target)
+    return synapse
+
+
+def _check_synapse_with_brian(doc, key, synapse, population):
+    """Let Brian2 judge a projection's own synapse model on a probe of its target population."""
+    with brian_probes.runtime_device():
+        group = brian_probes.neuron_group(population, size=2, name="probe")
+        try:
+            source = brian2.NeuronGroup(1, "", threshold="False", reset="", name="probe_source")
+            synapses = brian_probes.synapses(synapse, source, group, population.parameters, "probe_synapse")
+            synapses.connect(i=0, j=1)
+            brian_probes.dry_run(group, source, synapses)
+        except Exception as error:  # Brian2 raises several types for bad equations
+            raise doc.error(key, _brian_message(error)) from None

@@ -6,109 +6,117 @@ on a uniformly drawn sparse mask (pairs drawn with replacement, as the official
 uniformly. All randomness comes from numpy generators on the seed's ``structure``
 stream, one per projection keyed by its name (``seeds.py``), so every engine sees the
 same network and adding a projection leaves the others' weights unchanged.
+
+This module only draws: ``documents.py`` has validated every entry into a
+``ProjectionEntry`` of names and numbers, so nothing here can be wrong about a document.
 """
-import brian2
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import seeds
-from .spec import Projection, SynapseModel
+from .spec import Projection
 
 INITS = ("normal", "glorot_uniform", "balanced_signed", "zeros")
+SIGN_MODES = ("free", "dale")
 
 
-def initialise_projections(doc, entries, inputs, populations, dt, seed):
+@dataclass(frozen=True)
+class ProjectionEntry:
+    """One validated ``projections`` entry of a network document: names and SI numbers only.
+
+    ``synapses`` holds, per target, the synapse model the entry resolved (its own
+    ``synapse:`` override, else the target neuron's default); ``scale`` is in SI units of
+    that model's weight. ``delay`` is in time steps; ``delay_range`` (low, high) steps,
+    when given, is drawn uniformly per potential synapse instead.
+    """
+
+    name: str
+    sources: tuple
+    targets: tuple
+    synapses: dict  # target name -> SynapseModel
+    connectivity: float = 1.0
+    autapses: bool = False
+    init: str = "normal"
+    scale: float = 1.0
+    delay: int = 0
+    delay_range: tuple | None = None
+    sign: str = "free"
+
+
+def initialise_projections(entries, sizes, signs, seed):
+    """Projections drawn for ``entries``; ``sizes``/``signs``: per input or population, its size and Dale signs (or None)."""
     projections = []
-    for name, entry in entries.items():
-        key = f"projections.{name}"
-        doc.check_keys(entry, {"source", "target", "weights", "connectivity", "delay", "autapses", "synapse", "sign"}, key)
-        sources = _names(doc, entry.get("source"), f"{key}.source", {**inputs, **{n: p for n, p in populations.items() if not p.readout}})
-        targets = _names(doc, entry.get("target"), f"{key}.target", populations)
-        groups = {**inputs, **populations}
-        n_pre = sum(groups[s].size for s in sources)
-        n_post = sum(groups[t].size for t in targets)
-        rng = seeds.generator(seed, "structure", name)
-
-        p = float(entry.get("connectivity", 1.0))
-        if not 0 < p <= 1:
-            raise doc.error(f"{key}.connectivity", f"{p} is not a fraction in (0, 1]", "e.g. 0.12")
-        if p >= 1:
-            mask = np.ones((n_pre, n_post), dtype=bool)
-        else:
-            count = int(n_pre * n_post * p)
-            mask = np.zeros((n_pre, n_post), dtype=bool)
-            mask[rng.integers(0, n_pre, count), rng.integers(0, n_post, count)] = True
-        if not entry.get("autapses", False):
-            _remove_autapses(mask, sources, targets, groups)
-
+    for entry in entries:
+        n_pre = sum(sizes[s] for s in entry.sources)
+        n_post = sum(sizes[t] for t in entry.targets)
+        rng = seeds.generator(seed, "structure", entry.name)
+        mask = _mask(entry.connectivity, n_pre, n_post, rng)
+        if not entry.autapses:
+            _remove_autapses(mask, entry.sources, entry.targets, sizes)
         presynaptic_signs = None
-        if all(groups[s].signs is not None for s in sources):
-            presynaptic_signs = np.concatenate([groups[s].signs for s in sources])
-        weights = _weights(doc, entry.get("weights") or {}, f"{key}.weights", rng, n_pre, n_post, targets, populations,
-                           presynaptic_signs)
-        delays = _delays(doc, entry.get("delay", "0 ms"), f"{key}.delay", rng, dt, (n_pre, n_post))
-        signs = _signs(doc, entry.get("sign", "free"), f"{key}.sign", weights, sources, groups)
-        weights = np.abs(weights) * signs
+        if all(signs[s] is not None for s in entry.sources):
+            presynaptic_signs = np.concatenate([signs[s] for s in entry.sources])
+        weights = _weights(entry.init, entry.scale, rng, n_pre, n_post, presynaptic_signs)
+        if entry.delay_range is not None:
+            low, high = entry.delay_range
+            delays = rng.integers(low, high + 1, (n_pre, n_post))
+        else:
+            delays = np.full((n_pre, n_post), entry.delay, dtype=np.int64)
+        sign = np.where(weights < 0, -1, 1) if entry.sign == "free" else np.repeat(presynaptic_signs[:, None], n_post, 1)
+        weights = np.abs(weights) * sign
 
         pre_offset = 0
-        for source in sources:
+        for source in entry.sources:
             post_offset = 0
-            for target in targets:
-                rows = slice(pre_offset, pre_offset + groups[source].size)
-                cols = slice(post_offset, post_offset + groups[target].size)
+            for target in entry.targets:
+                rows = slice(pre_offset, pre_offset + sizes[source])
+                cols = slice(post_offset, post_offset + sizes[target])
                 i, j = np.nonzero(mask[rows, cols])
-                synapse = _synapse(doc, entry.get("synapse"), f"{key}.synapse", populations[target])
                 projections.append(
                     Projection(
-                        name=name if len(sources) * len(targets) == 1 else f"{name}_{source}_to_{target}",
+                        name=entry.name if len(entry.sources) * len(entry.targets) == 1 else f"{entry.name}_{source}_to_{target}",
                         source=source,
                         target=target,
                         i=i.astype(np.int64),
                         j=j.astype(np.int64),
                         w=weights[rows, cols][i, j].astype(np.float64),
                         delay=delays[rows, cols][i, j],
-                        sign=signs[rows, cols][i, j].astype(np.int8),
-                        synapse=synapse,
-                        block=name,
-                        autapses=bool(entry.get("autapses", False)),
+                        sign=sign[rows, cols][i, j].astype(np.int8),
+                        synapse=entry.synapses[target],
+                        entry=entry.name,
+                        autapses=entry.autapses,
                         potential_delay=delays[rows, cols].astype(np.int64),
-                        potential_sign=signs[rows, cols].astype(np.int8),
+                        potential_sign=sign[rows, cols].astype(np.int8),
                     )
                 )
-                post_offset += groups[target].size
-            pre_offset += groups[source].size
+                post_offset += sizes[target]
+            pre_offset += sizes[source]
     return projections
 
 
-def _names(doc, value, key, allowed):
-    names = [value] if isinstance(value, str) else value
-    if not names or not isinstance(names, list):
-        raise doc.error(key, "missing", "a name or a list of names: " + ", ".join(allowed))
-    for name in names:
-        if name not in allowed:
-            raise doc.error(key, f"'{name}' is not defined here", ", ".join(allowed))
-    return names
+def _mask(connectivity, n_pre, n_post, rng):
+    if connectivity >= 1:
+        return np.ones((n_pre, n_post), dtype=bool)
+    count = int(n_pre * n_post * connectivity)
+    mask = np.zeros((n_pre, n_post), dtype=bool)
+    mask[rng.integers(0, n_pre, count), rng.integers(0, n_post, count)] = True
+    return mask
 
 
-def _remove_autapses(mask, sources, targets, groups):
+def _remove_autapses(mask, sources, targets, sizes):
     pre_offset = 0
     for source in sources:
         post_offset = 0
         for target in targets:
             if source == target:
-                n = groups[source].size
-                idx = np.arange(n)
+                idx = np.arange(sizes[source])
                 mask[pre_offset + idx, post_offset + idx] = False
-            post_offset += groups[target].size
-        pre_offset += groups[source].size
+            post_offset += sizes[target]
+        pre_offset += sizes[source]
 
 
-def _weights(doc, spec, key, rng, n_pre, n_post, targets, populations, presynaptic_signs):
-    doc.check_keys(spec, {"init", "scale"}, key)
-    init = spec.get("init", "normal")
-    w_unit = _synapse_unit(populations[targets[0]])
-    scale = 1.0
-    if "scale" in spec:
-        scale = float(np.asarray(doc.quantity(spec["scale"], f"{key}.scale", like=w_unit)))
+def _weights(init, scale, rng, n_pre, n_post, presynaptic_signs):
     if init == "normal":
         return rng.standard_normal((n_pre, n_post)) / np.sqrt(n_pre) * scale
     if init == "glorot_uniform":
@@ -116,11 +124,7 @@ def _weights(doc, spec, key, rng, n_pre, n_post, targets, populations, presynapt
         return rng.uniform(-limit, limit, (n_pre, n_post)) * scale
     if init == "zeros":
         return np.zeros((n_pre, n_post))
-    if init == "balanced_signed":
-        if presynaptic_signs is None:
-            raise doc.error(f"{key}.init", "'balanced_signed' needs Dale's law signs (a top-level 'dale' section)")
-        return balanced_signed(presynaptic_signs, n_post, rng) * scale
-    raise doc.error(f"{key}.init", f"unknown initialisation '{init}'", ", ".join(INITS))
+    return balanced_signed(presynaptic_signs, n_post, rng) * scale
 
 
 def balanced_signed(signs, n_post, rng):
@@ -147,51 +151,3 @@ def balanced_signed(signs, n_post, rng):
     columns = np.arange(n_post) if n >= n_post else rng.integers(0, n, n_post)
     return np.abs(w[:, columns])
 
-
-def _synapse_unit(population):
-    model = population.model.synapse
-    return model.w_unit if model is not None else brian2.units.fundamentalunits.Unit(1)
-
-
-def _delays(doc, value, key, rng, dt, shape):
-    if isinstance(value, dict):
-        doc.check_keys(value, {"uniform"}, key)
-        bounds = value.get("uniform")
-        if not isinstance(bounds, list) or len(bounds) != 2:
-            raise doc.error(f"{key}.uniform", "expected [low, high]", "e.g. [1 ms, 10 ms]")
-        low, high = (_steps(doc, b, f"{key}.uniform", dt) for b in bounds)
-        if high < low:
-            raise doc.error(f"{key}.uniform", f"high {bounds[1]} is below low {bounds[0]}")
-        return rng.integers(low, high + 1, shape)
-    return np.full(shape, _steps(doc, value, key, dt), dtype=np.int64)
-
-
-def _steps(doc, value, key, dt):
-    q = doc.quantity(value, key, like=brian2.ms)
-    steps = float(q / dt)
-    if steps < 0 or abs(steps - round(steps)) > 1e-9:
-        raise doc.error(key, f"delay {q} is not a non-negative whole number of time steps ({dt})", "multiples of dt")
-    return int(round(steps))
-
-
-def _signs(doc, mode, key, weights, sources, groups):
-    if mode == "free":  # the sign of the drawn weight: random, fixed per potential synapse
-        return np.where(weights < 0, -1, 1)
-    if mode == "dale":
-        rows = []
-        for source in sources:
-            signs = groups[source].signs
-            if signs is None:
-                raise doc.error(key, f"'dale' signs need a top-level 'dale' section (source '{source}' has no signs)")
-            rows.append(signs)
-        return np.repeat(np.concatenate(rows)[:, None], weights.shape[1], axis=1)
-    raise doc.error(key, f"unknown sign mode '{mode}'", "free, dale")
-
-
-def _synapse(doc, override, key, target):
-    if override is not None:
-        doc.check_keys(override, {"model", "on_pre"}, key)
-        return SynapseModel(model=str(override.get("model", "w : 1")), on_pre=str(override.get("on_pre", "")))
-    if target.model.synapse is None:
-        raise doc.error(key, f"target '{target.name}' ({target.model.name}) defines no synapse; give one here", "{model, on_pre}")
-    return target.model.synapse

@@ -10,9 +10,8 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from .files import write_atomically
-from .units import seconds
+from .units import MS, seconds
 
-MS = 1e-3  # time axes are labelled in ms
 _LIGHT = ("#c6dbef", "#fdd0a2", "#c7e9c0", "#dadaeb", "#fcbba1", "#d9d9d9", "#f6e8c3", "#c7eae5")
 _MAX_EPOCH_KINDS = len(_LIGHT)
 

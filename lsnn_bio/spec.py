@@ -84,6 +84,21 @@ class Population:
     def spiking(self):
         return self.model.threshold is not None
 
+    @property
+    def recordable(self):
+        """Every variable a monitor can record here, the one list Brian2's builder, ``simulate`` and ``check`` use.
+
+        The equations' state variables, subexpressions and per-neuron parameters, plus the
+        ``lastspike``/``not_refractory`` Brian2 adds to a refractory population.
+        """
+        names = set(Equations(self.model.equations).names)
+        return names | {"lastspike", "not_refractory"} if self.refractory is not None else names
+
+    @property
+    def state_variables(self):
+        """The variables with a differential equation: what a simulation carries from step to step."""
+        return set(Equations(self.model.equations).diff_eq_names)
+
 
 @dataclass
 class InputGroup:
@@ -111,7 +126,7 @@ class Projection:
     delay: np.ndarray
     sign: np.ndarray
     synapse: SynapseModel
-    block: str = ""  # the document entry this projection came from
+    entry: str = ""  # the document's projection entry this came from (one entry may give several projections)
     autapses: bool = True  # whether a neuron may connect to itself (source == target only)
     # Every *potential* synapse's delay and fixed sign, (n_pre, n_post): where rewiring
     # (DEEP R) connects a dormant pair, it gets the delay and sign drawn at initialisation.

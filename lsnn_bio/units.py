@@ -11,6 +11,8 @@ import brian2
 import numpy as np
 from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, Unit, get_dimensions, get_unit
 
+MS = 1e-3  # one millisecond in seconds: for the edges that speak ms (Neo's times, figure axes, task options)
+
 _UNIT_NAMES = {
     name: value
     for name, value in vars(brian2.units).items()

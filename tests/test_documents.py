@@ -42,7 +42,7 @@ def test_paper_networks_load_with_expected_structure(models):
     spec = load_network(models / "lsnn_smnist.yaml", seed=0)
     assert [p.size for p in spec.populations.values()] == [120, 100, 10]
     assert spec.inputs["pixels"].size == 80
-    recurrent = [p for p in spec.projections if p.block == "recurrent"]
+    recurrent = [p for p in spec.projections if p.entry == "recurrent"]
     delays = np.concatenate([p.delay for p in recurrent])
     assert delays.min() == 1 and delays.max() == 10
     density = sum(len(p.i) for p in recurrent) / 220**2
@@ -130,3 +130,54 @@ def test_unsupported_threshold_is_named(tmp_path):
     spec = load_network(path)
     with pytest.raises(UnsupportedConstruct, match=r"population 'P'.*threshold 'v > v_th or v < -v_th': a threshold must be one comparison"):
         Twin(spec)
+
+
+def expsyn_network(tmp_path, models, scale):
+    """A projection onto lif_expsyn (default synapse 'w : amp') with its own 'w : volt' synapse."""
+    write(tmp_path, "lif_expsyn.yaml", (models / "lif_expsyn.yaml").read_text())
+    return write(tmp_path, "net.yaml", f"""network: expsyn
+dt: 0.1 ms
+inputs: {{x: {{size: 5}}}}
+populations: {{P: {{neuron: lif_expsyn.yaml, size: 3}}}}
+projections:
+  input: {{source: x, target: P, weights: {{init: normal, scale: {scale}}},
+          synapse: {{model: "w : volt", on_pre: "v_post += w"}}}}
+""")
+
+
+def test_weight_scale_takes_the_unit_of_the_projections_own_synapse(tmp_path, models):
+    spec = load_network(expsyn_network(tmp_path, models, "2 mV"), seed=1)
+    unscaled = load_network(expsyn_network(tmp_path, models, "1 volt"), seed=1)
+    (projection,), (reference,) = spec.projections, unscaled.projections
+    assert str(projection.w_unit) == "V" and projection.synapse.on_pre == "v_post += w"
+    np.testing.assert_allclose(projection.w, reference.w * 2e-3, rtol=1e-12)
+    with pytest.raises(DocumentError, match=r"projections.input.weights.scale.*'1 nA' has units A, expected V"):
+        load_network(expsyn_network(tmp_path, models, "1 nA"))
+
+
+def test_a_projections_own_synapse_is_checked_by_brian2(tmp_path):
+    path = network(tmp_path, projections=', synapse: {model: "w : volt", on_pre: "v_post += w*second"}')
+    with pytest.raises(DocumentError, match=r"net.yaml:\d+, key 'projections.input.synapse'.*unit mismatch"):
+        load_network(path)
+
+
+def test_projection_entries_are_validated_before_anything_is_drawn(tmp_path):
+    for text, message in ((", connectivity: 1.5", r"connectivity.*1.5 is not a fraction in \(0, 1\]"),
+                          (", connectivity: lots", r"connectivity.*'lots' is not a fraction"),
+                          (", weights: {init: uniform}", r"weights.init.*unknown initialisation 'uniform'.*glorot_uniform"),
+                          (", sign: dale", r"key 'projections.input.sign'.*'dale' signs need a top-level 'dale' section"),
+                          (", delay: 0.5 ms", r"delay.*not a non-negative whole number of time steps"),
+                          (", autapses: maybe", r"autapses.*expected true or false")):
+        with pytest.raises(DocumentError, match=message):
+            load_network(network(tmp_path, projections=text))
+
+
+def test_documents_load_from_memory_exactly_as_from_files(models):
+    spec = load_network(models / "lsnn_smnist.yaml", seed=4)
+    again = load_network("elsewhere/lsnn_smnist.yaml", seed=4, documents=spec.documents)
+    assert again.documents == spec.documents
+    for p, q in zip(spec.projections, again.projections, strict=True):
+        assert p.name == q.name and np.array_equal(p.w, q.w) and np.array_equal(p.delay, q.delay)
+    missing = {k: v for k, v in spec.documents.items() if k != "readout.yaml"}
+    with pytest.raises(DocumentError, match="document 'readout.yaml' is not among the stored documents"):
+        load_network("lsnn_smnist.yaml", documents=missing)

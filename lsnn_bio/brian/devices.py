@@ -6,7 +6,7 @@ and the previously active device (normally ``runtime``) is restored afterwards,
 so networks on different engines can live side by side in one process and code
 that runs later is unaffected.
 
-Engines:
+Engines (their names: ``lsnn_bio/engines.py``):
 
 * ``numpy``: Brian2's runtime device with the numpy code generation target
   (no compiler, no cache, slow but the reference).
@@ -30,28 +30,7 @@ import brian2
 # active device instead, on which these names silently resolve to dummies.
 _device_module = importlib.import_module("brian2.devices.device")
 
-from ..errors import LsnnBioError
-
-ENGINES = {
-    "numpy": "Brian2 runtime device, numpy code generation (reference, no compiler)",
-    "cpp_standalone": "C++ standalone binary, compiled once, run per trial",
-    "cuda_standalone": "brian2cuda standalone (needs an NVIDIA GPU to run; code generation works anywhere)",
-}
-STANDALONE = ("cpp_standalone", "cuda_standalone")
-
-
-class EngineError(LsnnBioError, ValueError):
-    """An engine that does not exist, or cannot do what was asked on this machine."""
-
-
-def check_engine(engine):
-    """The engine name, or an error listing the accepted ones ('runtime' is Brian2's name for 'numpy')."""
-    if engine == "runtime":
-        return "numpy"
-    if engine not in ENGINES:
-        accepted = "; ".join(f"'{name}' ({what})" for name, what in ENGINES.items())
-        raise EngineError(f"unknown Brian2 engine {engine!r} (accepted: {accepted})")
-    return engine
+from ..engines import EngineError, brian_engine
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,7 +47,7 @@ def gpu_available():
 
 def new_device(engine):
     """A fresh device instance, so one network's build never clears another's."""
-    check_engine(engine)
+    engine = brian_engine(engine)
     if engine == "numpy":
         return _device_module.all_devices["runtime"]
     if engine == "cpp_standalone":

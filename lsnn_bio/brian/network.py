@@ -16,8 +16,10 @@ import brian2
 import numpy as np
 from brian2.equations.equations import DIFFERENTIAL_EQUATION, PARAMETER
 
-from .. import equations as brian_equations
+from .. import brian_probes
+from ..engines import STANDALONE, EngineError, brian_engine
 from ..errors import LsnnBioError
+from ..units import seconds
 from . import devices
 
 
@@ -27,11 +29,11 @@ class TrialInputError(LsnnBioError, ValueError):
 
 @dataclass
 class BrianResult:
-    """One trial: spikes and recorded states per population, as plain numpy arrays.
+    """One trial: spikes and recorded states, as plain numpy arrays shaped as the twin gives them.
 
-    ``spikes[pop]`` is bool (steps, N); ``states[pop][var]`` is float64 (steps, N) in
+    ``spikes[pop]`` is bool (steps, N); ``states[(pop, var)]`` is float64 (steps, N) in
     SI units, recorded at the end of each step (after resets), which is what the
-    twin reports too.
+    twin reports too (its ``TwinResult.states`` has the same keys, with a batch axis).
     """
 
     spikes: dict
@@ -50,7 +52,7 @@ class BrianResult:
 class BrianNetwork:
     """A spec built once on one engine, run for any number of trials.
 
-    ``device``: 'numpy', 'cpp_standalone' or 'cuda_standalone'. ``steps``: trial
+    ``engine``: 'numpy', 'cpp_standalone' or 'cuda_standalone'. ``steps``: trial
     length in time steps of ``spec.dt`` (fixed, since standalone binaries bake
     the duration in). ``record``: ``{population: [variables]}`` to record besides
     spikes and the readouts' output variable. ``directory``: the standalone project
@@ -58,18 +60,18 @@ class BrianNetwork:
     engines write code but do not compile (``run`` is then unavailable).
     """
 
-    def __init__(self, spec, device="numpy", steps=None, record=None, directory=None, generate_only=False):
+    def __init__(self, spec, engine="numpy", steps=None, record=None, directory=None, generate_only=False):
         self.spec = spec
-        self.engine = devices.check_engine(device)
+        self.engine = brian_engine(engine)
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
             raise TrialInputError(f"steps must be a positive whole number of time steps, got {steps!r}")
         self.steps = int(steps)
-        self.dt = float(spec.dt)
+        self.dt = seconds(spec.dt, "dt")
         self.record = self._check_record(record or {})
-        self.standalone = self.engine in devices.STANDALONE
+        self.standalone = self.engine in STANDALONE
         self.generate_only = bool(generate_only)
         if self.generate_only and not self.standalone:
-            raise devices.EngineError("generate_only only applies to 'cpp_standalone' and 'cuda_standalone'")
+            raise EngineError("generate_only only applies to 'cpp_standalone' and 'cuda_standalone'")
         self.directory = None
         if self.standalone:
             self.directory = Path(directory or tempfile.mkdtemp(prefix=f"lsnn_bio_{self.engine}_")).absolute()
@@ -90,7 +92,7 @@ class BrianNetwork:
             population = self._population(name)
             if isinstance(variables, str):
                 variables = [variables]
-            allowed = variable_names(population)
+            allowed = sorted(population.recordable)
             for var in variables:
                 if var not in allowed:
                     raise TrialInputError(
@@ -143,15 +145,15 @@ class BrianNetwork:
             )
             self.rasters[name], self.groups[name] = raster, group
         for name, population in spec.populations.items():
-            group = brian_equations.neuron_group(population, name=name)
+            group = brian_probes.neuron_group(population, name=name)
             for var, value in population.initial.items():
                 setattr(group, var, value)
             self.groups[name] = group
         for proj in spec.projections:
             if len(proj.i) == 0:
                 continue  # nothing to simulate; Brian2 standalone rejects empty arrays
-            synapses = brian_equations.synapses(proj, self.groups[proj.source], self.groups[proj.target],
-                                                spec.populations[proj.target].parameters, dt=dt)
+            synapses = brian_probes.synapses(proj.synapse, self.groups[proj.source], self.groups[proj.target],
+                                             spec.populations[proj.target].parameters, proj.name, dt=dt)
             synapses.connect(i=np.asarray(proj.i), j=np.asarray(proj.j))
             setattr(synapses, proj.synapse.weight, proj.w * proj.w_unit)
             synapses.delay = np.asarray(proj.delay) * dt
@@ -185,7 +187,7 @@ class BrianNetwork:
         initial values. Standalone binaries are not recompiled for any of these.
         """
         if self.generate_only:
-            raise devices.EngineError(
+            raise EngineError(
                 f"this {self.engine} network was only generated (generate_only=True) in {self.directory}; "
                 "build it with generate_only=False to run trials"
             )
@@ -243,14 +245,13 @@ class BrianNetwork:
             raster[np.rint(t / self.dt).astype(np.int64), i] = True
             spikes[name] = raster
         for name, monitor in self.state_monitors.items():
-            states[name] = {}
             for var in self.record[name]:
                 values = np.array(monitor.variables[var].get_value(), dtype=np.float64).reshape(-1, self.groups[name].N)
                 if values.shape[0] != self.steps:
                     raise LsnnBioError(
                         f"Brian2 recorded {values.shape[0]} steps of {name}.{var}, expected {self.steps}"
                     )
-                states[name][var] = values
+                states[(name, var)] = values
         return BrianResult(spikes=spikes, states=states, dt=self.dt, steps=self.steps, engine=self.engine)
 
     # ------------------------------------------------------------------ checks
@@ -327,11 +328,6 @@ class BrianNetwork:
         return checked
 
 
-def variable_names(population):
-    """Every variable of a population's equations (state, subexpression, parameter)."""
-    return sorted(brian2.Equations(population.model.equations).names)
-
-
 def per_neuron_variables(population):
     """State variables and per-neuron parameters: what a trial may set per neuron."""
     equations = brian2.Equations(population.model.equations)
@@ -347,5 +343,5 @@ def generate_cuda_code(spec, steps, directory, record=None):
 
     Returns the project directory; its ``code_objects/`` hold the generated ``.cu`` files.
     """
-    network = BrianNetwork(spec, device="cuda_standalone", steps=steps, record=record, directory=directory, generate_only=True)
+    network = BrianNetwork(spec, engine="cuda_standalone", steps=steps, record=record, directory=directory, generate_only=True)
     return network.directory

@@ -31,10 +31,9 @@ from datetime import UTC, datetime
 import numpy as np
 import quantities as pq
 
+from .._version import __version__
 from ..errors import LsnnBioError
-from ..units import neo_unit, seconds
-
-MS = 1e-3  # Neo times are in ms, as PyNN writes them
+from ..units import MS, neo_unit, seconds
 
 
 class NeoExportError(LsnnBioError, ValueError):
@@ -52,8 +51,6 @@ def to_block(spec, trials, *, dt, simulator, annotations=None, events=None):
     ``events``: per trial a list of ``(step, duration_steps, kind, label)``.
     """
     import neo
-
-    from .. import __version__
 
     try:
         dt_ms = seconds(dt, "dt") / MS

@@ -31,7 +31,7 @@ from brian2.groups.neurongroup import Resetter, StateUpdater, Thresholder
 from brian2.parsing.sympytools import str_to_sympy, sympy_to_str
 from brian2.synapses.synapses import SynapticPathway
 
-from .. import equations as brian_equations
+from .. import brian_probes as brian_equations
 from ..errors import UnsupportedConstruct
 from ..units import to_si
 from .expressions import CONSTANT, SCALAR, VECTOR, Scope, as_number, literal, translate

@@ -1,4 +1,4 @@
-"""Brian2 as the equation parser: probe groups off-device and read their abstract code.
+"""Brian2 as the equation parser: probe groups built off-device, and the abstract code Brian2 makes of them.
 
 Both the document loader (to validate equations, units and constructs) and the
 twin compiler (to translate Brian2's own integration and threshold/reset code)
@@ -44,10 +44,14 @@ def neuron_group(population, size=None, name=None):
     return group
 
 
-def synapses(projection, source, target, namespace, **kwargs):
-    """The Brian2 Synapses of a spec projection (not yet connected), named after it."""
-    return brian2.Synapses(source, target, projection.synapse.model, on_pre=projection.synapse.on_pre,
-                           namespace=dict(namespace), name=projection.name, **kwargs)
+def synapses(model, source, target, namespace, name, **kwargs):
+    """The Brian2 Synapses of a ``SynapseModel`` (not yet connected): the only place any are made.
+
+    The document loader's probes, the twin's and the simulated network all build theirs here,
+    so the three can never disagree on how a synapse model becomes Brian2 code.
+    """
+    return brian2.Synapses(source, target, model.model, on_pre=model.on_pre, namespace=dict(namespace), name=name,
+                           **kwargs)
 
 
 @dataclass
@@ -67,7 +71,7 @@ def probe_network(spec):
     for population in spec.populations.values():
         groups[population.name] = neuron_group(population, name=population.name)
     connections = {
-        p.name: synapses(p, groups[p.source], groups[p.target], spec.populations[p.target].parameters)
+        p.name: synapses(p.synapse, groups[p.source], groups[p.target], spec.populations[p.target].parameters, p.name)
         for p in spec.projections
     }
     network = brian2.Network(list(groups.values()) + list(connections.values()))
