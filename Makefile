@@ -21,7 +21,7 @@ DEMO := runs/demo
 demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(VENV)/bin/lsnn-bio train training/store_recall.yaml --out $(DEMO) --threads 1
-	$(VENV)/bin/lsnn-bio validate $(DEMO)/checkpoint.safetensors --device cpp_standalone --trials 128 --build-dir $(DEMO)/brian_build
+	$(VENV)/bin/lsnn-bio validate $(DEMO)/checkpoint.safetensors --engine cpp_standalone --trials 128 --build-dir $(DEMO)/brian_build
 	$(VENV)/bin/lsnn-bio simulate $(DEMO)/checkpoint.safetensors --trials 3 --record v,A --out $(DEMO)/activity.nix --raster $(DEMO)/raster.png --build-dir $(DEMO)/brian_simulate
 	@echo "Run folder: $(DEMO) (checkpoint, metrics.jsonl, summary.json, activity.nix, raster.png)"
 

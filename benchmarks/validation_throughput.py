@@ -30,17 +30,17 @@ def main():
 
     start = time.perf_counter()
     for raster in rasters[: args.naive_trials]:
-        BrianNetwork(spec, device="numpy", steps=task.steps).run({"symbols": raster})
+        BrianNetwork(spec, engine="numpy", steps=task.steps).run({"symbols": raster})
     naive = args.naive_trials / (time.perf_counter() - start)
 
-    network = BrianNetwork(spec, device="numpy", steps=task.steps)
+    network = BrianNetwork(spec, engine="numpy", steps=task.steps)
     start = time.perf_counter()
     for raster in rasters[: args.naive_trials]:
         network.run({"symbols": raster})
     rerun = args.naive_trials / (time.perf_counter() - start)
 
     start = time.perf_counter()
-    standalone = BrianNetwork(spec, device="cpp_standalone", steps=task.steps)
+    standalone = BrianNetwork(spec, engine="cpp_standalone", steps=task.steps)
     build = time.perf_counter() - start
     start = time.perf_counter()
     for raster in rasters:

@@ -12,18 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from . import engines as known_engines
 from . import seeds
-from .errors import LsnnBioError
-
-TWIN_ENGINES = {"twin64": torch.float64, "twin32": torch.float32}
-BRIAN_ENGINES = ("numpy", "cpp_standalone", "cuda_standalone")
-ENGINES = tuple(TWIN_ENGINES) + BRIAN_ENGINES
+from .units import seconds
 
 
 @dataclass
 class EngineRun:
+    """One engine's simulation of the checked network, in the shape both engines share (``BrianResult``'s)."""
+
     engine: str
     spikes: dict  # population -> bool (steps, N)
     states: dict  # (population, variable) -> float64 (steps, N), SI
@@ -33,6 +31,8 @@ class EngineRun:
 
 @dataclass
 class CheckReport:
+    """What ``check`` found: each engine's run and how far every pair of engines agrees."""
+
     model: str
     steps: int
     seed: int
@@ -102,25 +102,24 @@ def spike_agreement(a, b):
 def poisson_inputs(spec, steps, rate_hz, seed):
     """{input name: (steps, n) 0/1} Poisson rasters from an explicit seed."""
     rng = seeds.generator(seed, "poisson_inputs")
-    p = rate_hz * float(spec.dt)
+    p = rate_hz * seconds(spec.dt, "dt")
     return {name: (rng.random((steps, group.size)) < p).astype(np.float64) for name, group in spec.inputs.items()}
 
 
 def recorded_variables(spec):
     """Every state variable and readout output, for the state comparison."""
-    from brian2 import Equations
-
-    return {
-        name: sorted(set(Equations(p.model.equations).diff_eq_names) | ({p.model.output} if p.model.output else set()))
-        for name, p in spec.populations.items()
-    }
+    return {name: sorted(p.state_variables | ({p.model.output} if p.model.output else set()))
+            for name, p in spec.populations.items()}
 
 
 def run_twin(spec, inputs, dtype, record):
+    """One trial of the twin at ``dtype`` (a torch dtype or its name), batch axis dropped: (spikes, states, seconds)."""
+    import torch
+
     from .twin import Twin
 
     start = time.perf_counter()
-    twin = Twin(spec, dtype=dtype)
+    twin = Twin(spec, dtype=getattr(torch, dtype) if isinstance(dtype, str) else dtype)
     pairs = [(p, v) for p, variables in record.items() for v in variables]
     with torch.no_grad():
         result = twin({n: torch.as_tensor(x)[:, None] for n, x in inputs.items()}, record=pairs)
@@ -134,12 +133,11 @@ def run_brian(spec, inputs, engine, record, steps, directory):
 
     start = time.perf_counter()
     if engine == "cuda_standalone" and not gpu_available():
-        BrianNetwork(spec, device=engine, steps=steps, record=record, directory=directory, generate_only=True)
+        BrianNetwork(spec, engine=engine, steps=steps, record=record, directory=directory, generate_only=True)
         return None, None, time.perf_counter() - start
-    network = BrianNetwork(spec, device=engine, steps=steps, record=record, directory=directory)
+    network = BrianNetwork(spec, engine=engine, steps=steps, record=record, directory=directory)
     result = network.run(inputs)
-    states = {(p, v): a for p, variables in result.states.items() for v, a in variables.items()}
-    return result.spikes, states, time.perf_counter() - start
+    return result.spikes, result.states, time.perf_counter() - start
 
 
 def check(model, steps=2000, engines=("twin64", "twin32", "numpy"), seed=0, rate_hz=20.0, spec=None,
@@ -147,9 +145,7 @@ def check(model, steps=2000, engines=("twin64", "twin32", "numpy"), seed=0, rate
     """Simulate one random network (weights from ``seed``) on ``engines``; return a CheckReport."""
     from .documents import load_network
 
-    unknown = [e for e in engines if e not in ENGINES]
-    if unknown:
-        raise LsnnBioError(f"unknown engine(s) {', '.join(unknown)} (accepted: {', '.join(ENGINES)})")
+    engines = known_engines.engine_list(engines)
     spec = spec or load_network(model, seed=seed)
     inputs = poisson_inputs(spec, steps, rate_hz, seed)
     record = recorded_variables(spec)
@@ -157,12 +153,12 @@ def check(model, steps=2000, engines=("twin64", "twin32", "numpy"), seed=0, rate
     report = CheckReport(model=str(model), steps=steps, seed=seed, rate_hz=rate_hz, runs={})
     for engine in engines:
         print(f"[check] {engine} ...", file=log, flush=True)
-        if engine in TWIN_ENGINES:
-            spikes, states, seconds = run_twin(spec, inputs, TWIN_ENGINES[engine], record)
+        if engine in known_engines.TWIN:
+            spikes, states, elapsed = run_twin(spec, inputs, known_engines.TWIN[engine], record)
         else:
-            spikes, states, seconds = run_brian(spec, inputs, engine, record, steps, directory / engine)
+            spikes, states, elapsed = run_brian(spec, inputs, engine, record, steps, directory / engine)
             if spikes is None:
-                report.skipped[engine] = f"no GPU here: CUDA code generated in {directory / engine} ({seconds:.1f} s), not run"
+                report.skipped[engine] = f"no GPU here: CUDA code generated in {directory / engine} ({elapsed:.1f} s), not run"
                 continue
-        report.runs[engine] = EngineRun(engine, spikes, states, seconds)
+        report.runs[engine] = EngineRun(engine, spikes, states, elapsed)
     return report

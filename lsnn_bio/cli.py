@@ -1,16 +1,33 @@
-"""The ``lsnn-bio`` command line."""
+"""The ``lsnn-bio`` command line.
+
+Words mean one thing in every command: ``--engine`` is a Brian2 engine (``check --engines``
+takes a list that may include the twin), ``--device`` a torch device for the twin.
+"""
 import argparse
 import json
 import sys
 
+from . import engines
 from .errors import LsnnBioError
+
+BRIAN_ENGINES = [*engines.BRIAN, *engines.ALIASES]
+
+
+def _torch_device(args):
+    """``--device``: where the twin runs; a Brian2 engine given here is the old spelling of ``--engine``."""
+    device = args.device
+    if device in BRIAN_ENGINES:
+        raise LsnnBioError(f"--device {device}: --device is the torch device of the twin (cpu, cuda); "
+                           f"for a Brian2 engine use --engine {device}")
+    if device is not None and device.split(":")[0] not in engines.TORCH_DEVICES:
+        raise LsnnBioError(f"--device {device}: not a torch device (accepted: {', '.join(engines.TORCH_DEVICES)})")
+    return device
 
 
 def _check(args):
     from .check import check
 
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    report = check(args.model, steps=args.steps, engines=engines, seed=args.seed, rate_hz=args.rate,
+    report = check(args.model, steps=args.steps, engines=engines.engine_list(args.engines), seed=args.seed, rate_hz=args.rate,
                    directory=args.build_dir, log=sys.stderr)
     if args.json:
         print(json.dumps(report.as_json(), indent=None))
@@ -26,8 +43,9 @@ def _train(args):
         import torch
 
         torch.set_num_threads(args.threads)
+    device = _torch_device(args)
     experiment = load_experiment(args.experiment, settings=args.set)
-    trainer = Trainer(experiment, args.out, device=args.device, resume=args.resume, iterations=args.iterations,
+    trainer = Trainer(experiment, args.out, device=device, resume=args.resume, iterations=args.iterations,
                       progress=not args.quiet)
     summary = trainer.run()
     print(json.dumps(summary, indent=2))
@@ -37,12 +55,13 @@ def _train(args):
 def _validate(args):
     from .validation import validate
 
-    report = validate(args.checkpoint, device=args.device, split=args.split, trials=args.trials,
-                      directory=args.build_dir, progress=not args.json)
+    device = _torch_device(args)
+    report = validate(args.checkpoint, engine=args.engine, split=args.split, trials=args.trials,
+                      directory=args.build_dir, progress=not args.json, device=device)
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"{report['trials']} {report['split']} trials ({report['windows']} decisions) on {report['device']}:")
+        print(f"{report['trials']} {report['split']} trials ({report['windows']} decisions) on {report['engine']}:")
         print(f"  twin accuracy        {report['twin_accuracy']:.4f} ({report['twin_dtype']})")
         print(f"  Brian2 accuracy      {report['brian_accuracy']:.4f}")
         print(f"  prediction agreement {report['prediction_agreement']:.4f}")
@@ -53,8 +72,11 @@ def _validate(args):
 def _simulate(args):
     from .simulation import simulate
 
+    if args.device is not None:
+        raise LsnnBioError(f"--device {args.device}: simulate runs no torch; for a Brian2 engine use --engine "
+                           f"{args.device if args.device in BRIAN_ENGINES else 'cpp_standalone'}")
     record = [v.strip() for v in args.record.split(",") if v.strip()] if args.record else []
-    report = simulate(args.checkpoint, trials=args.trials, out=args.out, record=record, device=args.device,
+    report = simulate(args.checkpoint, trials=args.trials, out=args.out, record=record, engine=args.engine,
                       raster=args.raster, directory=args.build_dir, split=args.split)
     print(json.dumps(report))
     return 0
@@ -96,7 +118,7 @@ def parser():
     check.add_argument("model", help="network document, e.g. models/lsnn_smnist.yaml")
     check.add_argument("--steps", type=int, default=2000, help="time steps to simulate (default 2000)")
     check.add_argument("--engines", default="twin64,twin32,numpy,cpp_standalone",
-                       help="comma-separated: twin64, twin32, numpy, cpp_standalone, cuda_standalone")
+                       help=f"comma-separated: {', '.join(engines.ALL)}")
     check.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
     check.add_argument("--rate", type=float, default=20.0, help="Poisson input rate in Hz (default 20)")
     check.add_argument("--build-dir", default=None, help="folder for standalone builds (default: a temporary one)")
@@ -107,7 +129,7 @@ def parser():
     train.add_argument("experiment", help="experiment document, e.g. training/store_recall.yaml")
     train.add_argument("--out", required=True, help="run folder: checkpoint.safetensors, metrics.jsonl, summary.json")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    train.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the twin runs (default cpu)")
+    train.add_argument("--device", default="cpu", help="torch device the twin trains on: cpu, cuda (default cpu)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a document key, e.g. --set optimizer.learning_rate=0.005 (repeatable)")
     train.add_argument("--iterations", type=int, default=None, help="override the number of iterations")
@@ -118,8 +140,9 @@ def parser():
 
     validate = commands.add_parser("validate", help="run a trained checkpoint in Brian2 and compare with the twin")
     validate.add_argument("checkpoint", help="a run folder's checkpoint.safetensors")
-    validate.add_argument("--device", default="cpp_standalone", choices=["runtime", "numpy", "cpp_standalone", "cuda_standalone"],
-                          help="Brian2 device (runtime = numpy); default cpp_standalone")
+    validate.add_argument("--engine", default="cpp_standalone", choices=BRIAN_ENGINES,
+                          help="Brian2 engine (runtime = numpy); default cpp_standalone")
+    validate.add_argument("--device", default="cpu", help="torch device of the twin it is compared with (default cpu)")
     validate.add_argument("--split", default="test", choices=["validation", "test"],
                           help="held-out split to run (default test: the finished model, beside summary.json's test "
                                "figure; use validation when the result feeds a decision)")
@@ -134,7 +157,9 @@ def parser():
     simulate.add_argument("--split", default="test", choices=["validation", "test"], help="held-out split (default test)")
     simulate.add_argument("--record", default="", help="comma-separated variables to record, e.g. v,A,b")
     simulate.add_argument("--out", required=True, help="Neo file: .nix, .nwb, .pkl or .mat (chooses Neo's IO)")
-    simulate.add_argument("--device", default="cpp_standalone", choices=["runtime", "numpy", "cpp_standalone", "cuda_standalone"])
+    simulate.add_argument("--engine", default="cpp_standalone", choices=BRIAN_ENGINES,
+                          help="Brian2 engine (runtime = numpy); default cpp_standalone")
+    simulate.add_argument("--device", default=None, help=argparse.SUPPRESS)  # the old spelling of --engine
     simulate.add_argument("--raster", default=None, help="also draw the first trial's raster to this PNG")
     simulate.add_argument("--build-dir", default=None, help="folder for the standalone build (default: temporary)")
     simulate.set_defaults(run=_simulate)

@@ -19,7 +19,7 @@ _MAX_EPOCH_KINDS = len(_LIGHT)
 def raster(spec, result, path, events=(), title="", inputs=None, class_names=None):
     """Draw one simulated trial to the PNG ``path`` (written atomically) and return the path.
 
-    ``result`` has ``.spikes[pop]`` (steps, N) and ``.states[pop][var]`` (SI); ``events`` are
+    ``result`` has ``.spikes[pop]`` (steps, N) and ``.states[(pop, var)]`` (SI), as a BrianResult; ``events`` are
     ``(step, duration_steps, kind, label)`` tuples, shaded by kind with a legend; ``inputs``
     (steps, n_inputs) 0/1 adds the input spikes above; ``class_names`` name the readout's
     traces (else 'class k').
@@ -32,7 +32,7 @@ def raster_figure(spec, result, events=(), title="", inputs=None, class_names=No
     """The Figure :func:`raster` saves (for tests and notebooks)."""
     dt_ms = seconds(spec.dt, "dt") / MS
     spiking = [p for p in spec.populations.values() if p.spiking and not p.readout and p.name in result.spikes]
-    readouts = [p for p in spec.readouts if p.name in result.states and p.model.output in result.states[p.name]]
+    readouts = [p for p in spec.readouts if (p.name, p.model.output) in result.states]
     panels = (["inputs"] if inputs is not None else []) + ["spikes"] + [p.name for p in readouts]
     ratios = [3 if p == "spikes" else 1.2 for p in panels]
     figure = _figure(10, 1.2 + sum(ratios) * 1.1)
@@ -67,7 +67,7 @@ def raster_figure(spec, result, events=(), title="", inputs=None, class_names=No
                   title_fontsize=8, frameon=False)
     for population in readouts:
         ax = row[population.name]
-        trace = np.asarray(result.states[population.name][population.model.output])
+        trace = np.asarray(result.states[population.name, population.model.output])
         times = np.arange(trace.shape[0]) * dt_ms
         names = _trace_names(trace.shape[1], class_names)
         for k in range(trace.shape[1]):
@@ -252,7 +252,7 @@ def _trace_names(n, class_names):
 
 def _steps(result):
     shapes = [np.asarray(a).shape[0] for a in result.spikes.values()]
-    shapes += [np.asarray(v).shape[0] for vs in result.states.values() for v in vs.values()]
+    shapes += [np.asarray(v).shape[0] for v in result.states.values()]
     return max(shapes, default=0)
 
 

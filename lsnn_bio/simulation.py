@@ -7,34 +7,34 @@ simulated by one compiled Brian2 binary.
 import sys
 from pathlib import Path
 
-from brian2 import Equations
-
 from .brian import BrianNetwork
 from .errors import LsnnBioError
 from .neo import EXTENSIONS, to_block, write_block
+from .tasks import held_out_trials
 from .trained import load_trained
-from .validation import held_out_trials
-
-
-def recordable(population):
-    eqs = Equations(population.model.equations)
-    return set(eqs.diff_eq_names) | set(eqs.subexpr_names) | set(eqs.parameter_names)
 
 
 def record_plan(spec, variables):
     """``['v', 'A']`` -> {population: [variables it has]}; a variable no population has is an error."""
     plan = {}
     for var in variables:
-        owners = [p.name for p in spec.populations.values() if var in recordable(p)]
+        owners = [p.name for p in spec.populations.values() if var in p.recordable]
         if not owners:
-            available = sorted(set().union(*(recordable(p) for p in spec.populations.values())))
-            raise LsnnBioError(f"no population has a variable '{var}' to record (available: {', '.join(available)})")
+            available = sorted(set().union(*(p.recordable for p in spec.populations.values())))
+            raise LsnnBioError(f"no population has a variable '{var}' to record (accepted: {', '.join(available)})")
         for name in owners:
             plan.setdefault(name, []).append(var)
     return plan
 
 
-def simulate(path, trials, out, record=(), device="cpp_standalone", raster=None, directory=None, split="test", log=sys.stderr):
+def simulate(path, trials, out, record=(), engine="cpp_standalone", raster=None, directory=None, split="test",
+             log=sys.stderr):
+    """Held-out trials of a trained checkpoint, simulated by Brian2 and written as Neo; no torch involved.
+
+    This is how a trained network meets data: its activity on the task's own trials, in
+    the layout electrophysiology tools read (``compare`` puts it beside a recording).
+    ``record`` names variables (``v``, ``A``) to record in every population that has them.
+    """
     out = Path(out)
     if out.suffix not in EXTENSIONS:
         raise LsnnBioError(f"--out {out}: unknown Neo format '{out.suffix}' (accepted: {', '.join(EXTENSIONS)})")
@@ -43,15 +43,16 @@ def simulate(path, trials, out, record=(), device="cpp_standalone", raster=None,
     trained = load_trained(path)
     plan = record_plan(trained.spec, record)
     batches = held_out_trials(trained.task, split, trials)
-    print(f"[simulate] {sum(b.size for b in batches)} {split} trials of {trained.model_name} on {device}", file=log, flush=True)
-    network = BrianNetwork(trained.spec, device=device, steps=trained.task.steps, record=plan, directory=directory)
+    print(f"[simulate] {sum(b.size for b in batches)} {split} trials of {trained.model_name} on {engine}", file=log,
+          flush=True)
+    network = BrianNetwork(trained.spec, engine=engine, steps=trained.task.steps, record=plan, directory=directory)
     results, events = [], []
     for batch in batches:
         for b in range(batch.size):
             results.append(network.run({trained.input: batch.inputs[:, b]}))
             events.append(batch.events[b])
-    simulator = "brian2cuda" if device == "cuda_standalone" else "brian2"
-    annotations = {"checkpoint": str(path), "checkpoint_sha256": trained.digest, "device": device,
+    simulator = "brian2cuda" if network.engine == "cuda_standalone" else "brian2"
+    annotations = {"checkpoint": str(path), "checkpoint_sha256": trained.digest, "engine": network.engine,
                    "experiment": trained.experiment.name, "task": trained.task.name, "split": split}
     block = to_block(trained.spec, results, dt=trained.spec.dt, simulator=simulator, annotations=annotations, events=events)
     write_block(block, out)

@@ -11,7 +11,6 @@ split whenever the Brian2 figure feeds a decision (a device, a dtype, a model).
 """
 import sys
 import time
-from dataclasses import replace
 
 import numpy as np
 import torch
@@ -19,28 +18,10 @@ from tqdm import tqdm
 
 from .brian import BrianNetwork
 from .check import spike_agreement
-from .errors import LsnnBioError
-from .tasks import HELD_OUT
+from .tasks import held_out_trials
 from .trained import load_trained
 from .training.losses import window_logits
-
-
-def held_out_trials(task, split="test", count=None, batch_size=64):
-    """The first ``count`` trials of a held-out split ("validation" or "test"; all of it by default), as batches."""
-    if split not in HELD_OUT:
-        raise LsnnBioError(f"--split {split!r} is not a held-out split (accepted: {', '.join(HELD_OUT)})")
-    size = task.split_size(split)
-    total = size if count is None else min(count, size)
-    if total <= 0:
-        raise LsnnBioError(f"--trials must be positive, got {count}")
-    batches, taken = [], 0
-    for batch in task.batches(split, batch_size):
-        keep = min(batch.size, total - taken)
-        batches.append(_head(batch, keep))
-        taken += keep
-        if taken >= total:
-            break
-    return batches
+from .twin import Twin
 
 
 def predictions(outputs, batch):
@@ -50,17 +31,27 @@ def predictions(outputs, batch):
     return logits.argmax(-1)[mask].numpy(), torch.as_tensor(batch.labels)[mask].numpy()
 
 
-def validate(path, device="cpp_standalone", split="test", trials=None, directory=None, progress=True, log=sys.stderr):
-    if split not in HELD_OUT:
-        raise LsnnBioError(f"--split {split!r} is not a held-out split (accepted: {', '.join(HELD_OUT)})")
+def validate(path, engine="cpp_standalone", split="test", trials=None, directory=None, progress=True, device="cpu",
+             log=sys.stderr):
+    """Brian2's accuracy on held-out trials beside the twin's, from the checkpoint alone.
+
+    This is the evidence that the trained network works where it will be used (Brian2,
+    on ``engine``) and not only in the twin it was trained in: the same trials go
+    through both (the twin on the torch ``device``, at the dtype it was trained in),
+    and the report says how often their decisions and spikes agree.
+    """
     trained = load_trained(path)
     task = trained.task
     batches = held_out_trials(task, split, trials)
     count = sum(b.size for b in batches)
-    print(f"[validate] {trained.model_name}: {count} {split} trials of {task.steps} steps on {device}", file=log, flush=True)
+    print(f"[validate] {trained.model_name}: {count} {split} trials of {task.steps} steps on {engine}", file=log, flush=True)
+    config = trained.experiment.config
+    twin = Twin(trained.spec, dtype=getattr(torch, config["dtype"]), device=device,
+                pseudo_derivative=config["pseudo_derivative"]["function"])
+    output = (trained.readout, trained.spec.populations[trained.readout].model.output)
 
     start = time.perf_counter()
-    network = BrianNetwork(trained.spec, device=device, steps=task.steps, directory=directory)
+    network = BrianNetwork(trained.spec, engine=engine, steps=task.steps, directory=directory)
     build_seconds = time.perf_counter() - start
 
     twin_predicted, brian_predicted, labels = [], [], []
@@ -69,8 +60,8 @@ def validate(path, device="cpp_standalone", split="test", trials=None, directory
     run_seconds = 0.0
     for batch in batches:
         with torch.no_grad():
-            result = trained.twin({trained.input: torch.as_tensor(batch.inputs, dtype=trained.twin.dtype)})
-        predicted, label = predictions(result.outputs[trained.readout].double(), batch)
+            result = twin({trained.input: torch.as_tensor(batch.inputs, dtype=twin.dtype, device=twin.device)})
+        predicted, label = predictions(result.outputs[trained.readout].double().cpu(), batch)
         twin_predicted.append(predicted)
         labels.append(label)
         outputs = []
@@ -78,10 +69,10 @@ def validate(path, device="cpp_standalone", split="test", trials=None, directory
             tick = time.perf_counter()
             brian = network.run({trained.input: batch.inputs[:, b]})
             run_seconds += time.perf_counter() - tick
-            outputs.append(brian.states[trained.readout][trained.spec.populations[trained.readout].model.output])
+            outputs.append(brian.states[output])
             for population, raster in brian.spikes.items():
                 brian_spikes.setdefault(population, []).append(raster)
-                twin_spikes.setdefault(population, []).append(result.spikes[population][:, b].numpy().astype(bool))
+                twin_spikes.setdefault(population, []).append(result.spikes[population][:, b].cpu().numpy().astype(bool))
             bar.update(1)
         predicted, _ = predictions(np.stack(outputs, axis=1), batch)
         brian_predicted.append(predicted)
@@ -93,7 +84,7 @@ def validate(path, device="cpp_standalone", split="test", trials=None, directory
     return {
         "checkpoint": str(path),
         "checkpoint_sha256": trained.digest,
-        "device": device,
+        "engine": engine,
         "split": split,
         "trials": count,
         "windows": int(labels.size),
@@ -101,15 +92,7 @@ def validate(path, device="cpp_standalone", split="test", trials=None, directory
         "brian_accuracy": float((brian_predicted == labels).mean()),
         "prediction_agreement": float((twin_predicted == brian_predicted).mean()),
         "spike_agreement": spikes,
-        "twin_dtype": trained.experiment.config["dtype"],
+        "twin_dtype": config["dtype"],
         "build_seconds": build_seconds,
         "brian_trials_per_second": count / run_seconds if run_seconds else None,
     }
-
-
-def _head(batch, keep):
-    if keep == batch.size:
-        return batch
-    return replace(batch, inputs=batch.inputs[:, :keep], windows=batch.windows[:keep], labels=batch.labels[:keep],
-                   mask=batch.mask[:keep], events=batch.events[:keep])
-

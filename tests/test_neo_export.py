@@ -46,10 +46,11 @@ def synthetic_trial(rng, steps=STEPS):
     spikes = {"LIF": rng.random((steps, 10)) < 0.05, "ALIF": rng.random((steps, 10)) < 0.05}
     spikes["LIF"][:, 9] = False  # a silent neuron: an empty spike train
     states = {
-        "LIF": {"v": rng.normal(0.0, 0.005, (steps, 10))},
-        "ALIF": {"v": rng.normal(0.0, 0.005, (steps, 10)), "b": rng.random((steps, 10)),
-                 "A": 0.01 + 0.01 * rng.random((steps, 10))},
-        "out": {"out": rng.normal(size=(steps, 2))},
+        ("LIF", "v"): rng.normal(0.0, 0.005, (steps, 10)),
+        ("ALIF", "v"): rng.normal(0.0, 0.005, (steps, 10)),
+        ("ALIF", "b"): rng.random((steps, 10)),
+        ("ALIF", "A"): 0.01 + 0.01 * rng.random((steps, 10)),
+        ("out", "out"): rng.normal(size=(steps, 2)),
     }
     return SimpleNamespace(spikes=spikes, states=states, dt=1e-3)
 
@@ -90,8 +91,8 @@ def test_layout_follows_pynn():
     signals = signals_by_name(segment)
     # Named as PyNN names them: the variable, with the population in an annotation.
     assert sorted(signals) == [("ALIF", "A"), ("ALIF", "b"), ("ALIF", "v"), ("LIF", "v"), ("out", "out")]
-    np.testing.assert_allclose(signals["ALIF", "v"].magnitude, trials[0].states["ALIF"]["v"] * 1e3)
-    np.testing.assert_allclose(signals["ALIF", "A"].magnitude, trials[0].states["ALIF"]["A"] * 1e3)
+    np.testing.assert_allclose(signals["ALIF", "v"].magnitude, trials[0].states["ALIF", "v"] * 1e3)
+    np.testing.assert_allclose(signals["ALIF", "A"].magnitude, trials[0].states["ALIF", "A"] * 1e3)
     assert signals["ALIF", "v"].units == pq.mV and signals["ALIF", "A"].units == pq.mV
     assert signals["ALIF", "b"].units == pq.dimensionless and signals["out", "out"].units == pq.dimensionless
     assert signals["ALIF", "v"].sampling_period == 1 * pq.ms and signals["ALIF", "v"].shape == (STEPS, 10)
@@ -133,7 +134,7 @@ def test_bad_input_is_named():
     broken = SimpleNamespace(spikes={"ALIF": np.zeros((STEPS, 3), dtype=bool)}, states={})
     with pytest.raises(NeoExportError, match=r"spikes\['ALIF'\] has shape \(200, 3\), expected \(steps, 10\)"):
         to_block(spec, [broken], dt=spec.dt, simulator="brian2")
-    unknown = SimpleNamespace(spikes={}, states={"ALIF": {"w": np.zeros((STEPS, 10))}})
+    unknown = SimpleNamespace(spikes={}, states={("ALIF", "w"): np.zeros((STEPS, 10))})
     with pytest.raises(NeoExportError, match="no variable 'w'"):
         to_block(spec, [unknown], dt=spec.dt, simulator="brian2")
 
@@ -278,7 +279,7 @@ def test_nwb_is_native_for_pynwb(tmp_path):
         v = nwbfile.acquisition["ALIF.v"]
         assert (v.unit, v.conversion, v.rate, v.data.shape) == ("volts", 1e-3, 1000.0, (400, 10))
         np.testing.assert_allclose(v.data[:] * v.conversion,
-                                   np.concatenate([t.states["ALIF"]["v"] for t in trials]), rtol=1e-12)
+                                   np.concatenate([t.states["ALIF", "v"] for t in trials]), rtol=1e-12)
         assert nwbfile.acquisition["ALIF.A"].unit == "volts" and nwbfile.acquisition["out.out"].unit == "dimensionless"
         epochs = nwbfile.epochs.to_dataframe()
         assert list(epochs["tags"].map(list)) == [["store:1"], ["recall:1"], ["cue"]]
@@ -413,7 +414,7 @@ def test_units_come_from_the_equations(models):
     raster = np.zeros((50, 40), dtype=bool)
     raster[[3, 17], 5] = True
     w = np.full((50, 40), 2e-10)  # 0.2 nA
-    trial = SimpleNamespace(spikes={"exc": raster}, states={"exc": {"w": w, "v": np.full((50, 40), -0.07)}})
+    trial = SimpleNamespace(spikes={"exc": raster}, states={("exc", "w"): w, ("exc", "v"): np.full((50, 40), -0.07)})
     block = to_block(spec, [trial], dt=spec.dt, simulator="brian2")
     segment = block.segments[0]
     np.testing.assert_allclose(segment.spiketrains[5].magnitude, [0.3, 1.7])

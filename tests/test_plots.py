@@ -16,7 +16,7 @@ def store_recall_trial(models, steps=200, seed=0):
     spec = lsnn_bio.load_network(models / "lsnn_store_recall.yaml", seed=0)
     rng = np.random.default_rng(seed)
     result = SimpleNamespace(spikes={p: rng.random((steps, 10)) < 0.05 for p in ("LIF", "ALIF")},
-                             states={"out": {"out": rng.normal(size=(steps, 2))}})
+                             states={("out", "out"): rng.normal(size=(steps, 2))})
     return spec, result, (rng.random((steps, 100)) < 0.02)
 
 

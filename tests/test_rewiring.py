@@ -6,80 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from lsnn_bio import load_network
 from lsnn_bio.training.rewiring import DeepR
 from lsnn_bio.twin import Twin
 
-from conftest import poisson_raster
 
-# Two populations so that the budget is shared by eight matrices, Dale signs on the
-# recurrent and readout blocks, free signs on the input, no autapses in L->L and A->A.
-NETWORK = """
-network: deepr_small
-dt: 1 ms
-inputs:
-  x: {size: 10}
-populations:
-  L: {neuron: %(models)s/lif.yaml, size: 8, refractory: 2 ms}
-  A:
-    neuron: %(models)s/alif.yaml
-    size: 8
-    refractory: 2 ms
-    parameters: {tau_a: 200 ms, beta: 1.8 V}
-readouts:
-  out: {neuron: %(models)s/readout.yaml, size: 2}
-dale: {excitatory_fraction: 0.75, inhibitory_in: L}
-projections:
-  input:
-    source: x
-    target: [L, A]
-    connectivity: 0.3
-    weights: {init: normal, scale: 2 V}
-    delay: 0 ms
-  recurrent:
-    source: [L, A]
-    target: [L, A]
-    autapses: false
-    connectivity: 0.3
-    sign: dale
-    weights: {init: normal, scale: 1 V}
-    delay: {uniform: [1 ms, 3 ms]}
-  readout:
-    source: [L, A]
-    target: out
-    connectivity: 0.3
-    sign: dale
-    weights: {init: glorot_uniform}
-"""
 STEPS, BATCH = 20, 4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These tiny matmuls gain nothing from threads, and a busy machine makes torch's pool stall (100x)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def small_spec(tmp_path_factory):
-    from conftest import MODELS
-
-    path = tmp_path_factory.mktemp("deepr") / "net.yaml"
-    path.write_text(NETWORK % {"models": MODELS})
-    return load_network(path, seed=3)
-
-
-@pytest.fixture(scope="module")
-def smnist_spec():
-    from conftest import MODELS
-
-    return load_network(MODELS / "lsnn_smnist.yaml", seed=0)
-
-
-def batches(count, seed=0):
+def batches(poisson_raster, count, seed=0):
     """Fixed inputs and targets, so that two runs see the same gradients."""
     rng = np.random.default_rng(seed)
     for k in range(count):
@@ -99,17 +33,16 @@ def snapshot(twin, names):
     return {n: (twin.weights[n].detach().clone(), twin.mask(n).clone()) for n in names}
 
 
-@pytest.fixture(scope="module")
-def trajectory(small_spec):
-    """200 DEEP R steps with strong L1 and noise; per-step records for the invariant tests."""
-    twin = Twin(small_spec)
+def trajectory(spec, poisson_raster):
+    """200 DEEP R steps with strong L1 and noise; per-step records of every invariant."""
+    twin = Twin(spec)
     deepr = DeepR(twin, l1=1.0, temperature=0.05, seed=1)
     optimizer = torch.optim.Adam(twin.parameters(), lr=1e-2)
     names = deepr.projections
     signs = {n: twin.sign(n) for n in names}
     records, previous = [], snapshot(twin, names)
     initial_counts = deepr.connection_counts()
-    for inputs, target in batches(200):
+    for inputs, target in batches(poisson_raster, 200):
         train_step(twin, deepr, optimizer, inputs, target)
         now = snapshot(twin, names)
         record = {"count": deepr.connection_count(), "counts": deepr.connection_counts(),
@@ -129,8 +62,9 @@ def trajectory(small_spec):
     return deepr, initial_counts, records
 
 
-def test_count_stays_at_budget_while_rewiring(trajectory):
-    deepr, initial_counts, records = trajectory
+def test_deepr_invariants_hold_over_200_steps(deepr_spec, poisson_raster):
+    deepr, initial_counts, records = trajectory(deepr_spec, poisson_raster)
+    # The count stays at the budget while synapses are rewired.
     assert deepr.budget == sum(initial_counts.values())
     assert all(r["count"] == deepr.budget for r in records)
     woken = sum(r["woken"] for r in records)
@@ -138,25 +72,18 @@ def test_count_stays_at_budget_while_rewiring(trajectory):
     assert woken == sum(r["slept"] for r in records)
     # The budget is global: synapses migrate between matrices.
     assert any(records[-1]["counts"][n] != initial_counts[n] for n in initial_counts)
-
-
-def test_signs_fixed_and_dormant_weights_zero(trajectory):
-    _, _, records = trajectory
+    # Signs stay fixed and dormant weights zero.
     for r in records:
         assert r["wrong_sign"] == 0 and r["dormant_nonzero"] == 0 and r["mask_mismatch"] == 0
-
-
-def test_autapses_never_connected(trajectory, small_spec):
-    deepr, _, records = trajectory
+    # Autapses are never connected; not vacuous: the self-projections took part in the rewiring.
     assert all(r["autapses"] == 0 for r in records)
-    # Not vacuous: the self-projections took part in the rewiring.
     twin = deepr.twin
     for name in ("recurrent_L_to_L", "recurrent_A_to_A"):
         assert _projection(twin, name).source == _projection(twin, name).target
         assert any(r["counts"][name] != records[0]["counts"][name] for r in records)
 
 
-def test_matches_plain_adam_when_nothing_crosses_zero(smnist_spec):
+def test_matches_plain_adam_when_nothing_crosses_zero(smnist_spec, poisson_raster):
     """Dense gradients + guard + budget reduce to masked Adam when no synapse changes state."""
     steps, n_updates = 30, 3
     twin, reference = Twin(smnist_spec), Twin(smnist_spec)
@@ -188,13 +115,13 @@ def test_matches_plain_adam_when_nothing_crosses_zero(smnist_spec):
     assert any(not torch.equal(twin.weights[n], initial[n]) for n in twin.weights)  # it did train
 
 
-def test_state_dict_resumes_bit_identically(small_spec):
+def test_state_dict_resumes_bit_identically(deepr_spec, poisson_raster):
     def fresh(seed):
-        twin = Twin(small_spec)
+        twin = Twin(deepr_spec)
         deepr = DeepR(twin, l1=1.0, temperature=0.05, seed=seed)
         return twin, deepr, torch.optim.Adam(twin.parameters(), lr=1e-2)
 
-    data = list(batches(30, seed=2))
+    data = list(batches(poisson_raster, 30, seed=2))
     twin, deepr, optimizer = fresh(seed=4)
     for inputs, target in data[:15]:
         train_step(twin, deepr, optimizer, inputs, target)
@@ -232,14 +159,14 @@ def test_construction_tops_up_to_the_requested_connectivity(smnist_spec):
     assert "budget=" in repr(deepr)
 
 
-def test_projections_left_out_keep_their_topology(small_spec):
+def test_projections_left_out_keep_their_topology(deepr_spec, poisson_raster):
     """Dense gradients reach every matrix; the ones not rewired must not grow synapses."""
-    twin = Twin(small_spec)
+    twin = Twin(deepr_spec)
     fixed = [n for n in twin.weights if not n.startswith("recurrent")]
     masks = {n: twin.mask(n).clone() for n in fixed}
     deepr = DeepR(twin, projections=[n for n in twin.weights if n.startswith("recurrent")], l1=1.0, temperature=0.05)
     optimizer = torch.optim.Adam(twin.parameters(), lr=1e-2)
-    for inputs, target in batches(5, seed=3):
+    for inputs, target in batches(poisson_raster, 5, seed=3):
         train_step(twin, deepr, optimizer, inputs, target)
     for name in fixed:
         assert torch.equal(twin.mask(name), masks[name])
@@ -247,8 +174,8 @@ def test_projections_left_out_keep_their_topology(small_spec):
     assert deepr.connection_count() == deepr.budget
 
 
-def test_rejects_bad_arguments(small_spec):
-    twin = Twin(small_spec)
+def test_rejects_bad_arguments(deepr_spec):
+    twin = Twin(deepr_spec)
     with pytest.raises(ValueError, match="unknown projections"):
         DeepR(twin, projections=["nope"])
     with pytest.raises(ValueError, match="more than the budget"):

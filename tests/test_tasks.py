@@ -69,11 +69,6 @@ def test_cue_channel_follows_the_image():
     assert not inputs[4:, :, :9].any()
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return SequentialDigits()
-
-
 def test_sequential_digits_layout_window_and_cue(digits):
     assert (digits.n_inputs, digits.steps, digits.n_classes) == (80, 64 + 16, 10)
     batch = digits.batch("train", 5, np.random.default_rng(0))

@@ -17,11 +17,6 @@ SMALL = ["task.symbol_ms=20", "batch_size=8", "validation.every=2", "validation.
          "compile=false"]
 
 
-@pytest.fixture
-def experiment_path(models):
-    return models.parent / "training" / "store_recall.yaml"
-
-
 def train(path, out, iterations, resume=False, settings=SMALL):
     experiment = load_experiment(path, settings=settings)
     return Trainer(experiment, out, resume=resume, iterations=iterations, progress=False)
@@ -43,7 +38,7 @@ def test_window_logits_average_the_readout_over_each_window():
 def test_rate_regulariser_is_the_papers_sum_over_neurons():
     spikes = {"A": torch.zeros(100, 2, 3), "B": torch.zeros(100, 2, 1)}
     spikes["A"][::10, :, 0] = 1  # 100 Hz at dt = 1 ms
-    term, mean_hz = rate_regulariser(spikes, dt_ms=1.0, target_hz=10.0)
+    term, mean_hz = rate_regulariser(spikes, dt=1e-3, target_hz=10.0)
     expected = (0.1 - 0.01) ** 2 + 3 * 0.01**2
     assert term.item() == pytest.approx(expected) and mean_hz == pytest.approx(25.0)
 

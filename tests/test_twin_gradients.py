@@ -6,7 +6,6 @@ import torch
 from lsnn_bio import load_network
 from lsnn_bio.twin import Twin
 
-from conftest import poisson_raster
 
 NETWORK = """
 network: alif_gradients
@@ -70,7 +69,7 @@ def reference(x, w_in, w_rec, w_out, bias, steps):
     return torch.stack(outputs), torch.stack(spikes)
 
 
-def test_twin_gradients_match_hand_written_alif(tmp_path, models):
+def test_twin_gradients_match_hand_written_alif(tmp_path, models, poisson_raster):
     path = tmp_path / "net.yaml"
     path.write_text(NETWORK % {"models": models})
     spec = load_network(path, seed=2)
@@ -102,7 +101,7 @@ def test_twin_gradients_match_hand_written_alif(tmp_path, models):
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=0, atol=1e-10)
 
 
-def test_detached_reset_changes_gradients_not_values(tmp_path, models):
+def test_detached_reset_changes_gradients_not_values(tmp_path, models, poisson_raster):
     path = tmp_path / "net.yaml"
     path.write_text(NETWORK % {"models": models})
     spec = load_network(path, seed=2)
@@ -118,7 +117,7 @@ def test_detached_reset_changes_gradients_not_values(tmp_path, models):
     assert not torch.allclose(grads[0], grads[1])
 
 
-def test_compiled_kernels_give_the_eager_spikes_and_gradients(tmp_path, models):
+def test_compiled_kernels_give_the_eager_spikes_and_gradients(tmp_path, models, poisson_raster):
     """torch.compile fuses the step and its backward; it must not change a spike, and gradients only by rounding."""
     path = tmp_path / "net.yaml"
     path.write_text(NETWORK % {"models": models})

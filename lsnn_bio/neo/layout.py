@@ -85,11 +85,10 @@ def to_block(spec, trials, *, dt, simulator, annotations=None, events=None):
                                           first_id[population.name]):
                     segment.spiketrains.append(train)
                     groups[population.name].add(train)
-        for name, variables in states.items():
-            for var, values in variables.items():
-                signal = _signal(spec.populations[name], var, values, dt_ms, first_id.get(name), where)
-                segment.analogsignals.append(signal)
-                groups[name].add(signal)
+        for (name, var), values in states.items():
+            signal = _signal(spec.populations[name], var, values, dt_ms, first_id.get(name), where)
+            segment.analogsignals.append(signal)
+            groups[name].add(signal)
         if events is not None and events[t] is not None and len(events[t]):
             event, epoch = _task_events(events[t], dt_ms, steps, where)
             segment.events.append(event)
@@ -155,8 +154,11 @@ def _trial_arrays(spec, trial, where):
         spikes = dict(trial.spikes)
     except AttributeError:
         raise NeoExportError(f"{where}: has no .spikes (expected a BrianResult-like object)") from None
-    states = {name: dict(variables) for name, variables in (getattr(trial, "states", None) or {}).items()}
-    for name in list(spikes) + list(states):
+    states = dict(getattr(trial, "states", None) or {})
+    for key in states:
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise NeoExportError(f"{where}: states are keyed by (population, variable) pairs, got {key!r}")
+    for name in list(spikes) + [name for name, _ in states]:
         if name not in spec.populations:
             raise NeoExportError(
                 f"{where}: population '{name}' is not in network '{spec.name}' (populations: {', '.join(spec.populations)})")
@@ -168,18 +170,17 @@ def _trial_arrays(spec, trial, where):
         if raster.ndim != 2 or raster.shape[1] != population.size:
             raise NeoExportError(f"{where}: spikes['{name}'] has shape {raster.shape}, expected (steps, {population.size})")
         spikes[name] = raster.astype(bool, copy=False)
-    for name, variables in states.items():
+    for (name, var), values in states.items():
         size = spec.populations[name].size
-        for var, values in variables.items():
-            values = np.asarray(values, dtype=np.float64)
-            if values.ndim != 2 or values.shape[1] != size:
-                raise NeoExportError(f"{where}: states['{name}']['{var}'] has shape {values.shape}, expected (steps, {size})")
-            variables[var] = values
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 2 or values.shape[1] != size:
+            raise NeoExportError(f"{where}: states['{name}', '{var}'] has shape {values.shape}, expected (steps, {size})")
+        states[name, var] = values
     return spikes, states
 
 
 def _trial_steps(spikes, states, where):
-    lengths = {a.shape[0] for a in spikes.values()} | {v.shape[0] for vs in states.values() for v in vs.values()}
+    lengths = {a.shape[0] for a in spikes.values()} | {v.shape[0] for v in states.values()}
     if not lengths:
         raise NeoExportError(f"{where}: has neither spikes nor states to export")
     if len(lengths) > 1:

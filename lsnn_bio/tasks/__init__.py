@@ -6,7 +6,7 @@ has train, validation and test splits (``base.Task`` is the interface).
 """
 import inspect
 
-from .base import HELD_OUT, SPLITS, Batch, MissingDataError, Task, TaskError, check_time_step
+from .base import HELD_OUT, SPLITS, Batch, MissingDataError, Task, TaskError, check_time_step, held_out_trials
 from .mnist_idx import IdxFormatError, load_mnist_pair, read_idx
 from .sequential_digits import (
     SequentialDigits,
@@ -54,6 +54,7 @@ __all__ = [
     "HELD_OUT",
     "MissingDataError",
     "check_time_step",
+    "held_out_trials",
     "TASKS",
     "make_task",
     "StoreRecall",

@@ -5,7 +5,7 @@ torch twin and to Brian2 and scored identically from ``windows``, ``labels`` and
 """
 import inspect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Optional
 
 import numpy as np
@@ -148,3 +148,26 @@ def check_time_step(task, network_dt_ms, network="the network"):
         raise TaskError(
             f"task '{task.name}' gives inputs in steps of {task.dt_ms:g} ms but {network} has dt = {network_dt_ms:g} ms ({fix})"
         )
+
+
+def held_out_trials(task, split="test", count=None, batch_size=64):
+    """The first ``count`` trials of a held-out split ("validation" or "test"; all of it by default), as batches.
+
+    ``validate`` and ``simulate`` both take their trials here, so the two report on the same trials.
+    """
+    if split not in HELD_OUT:
+        raise TaskError(f"--split {split!r} is not a held-out split (accepted: {', '.join(HELD_OUT)})")
+    size = task.split_size(split)
+    total = size if count is None else min(count, size)
+    if total <= 0:
+        raise TaskError(f"--trials must be positive, got {count}")
+    batches, taken = [], 0
+    for batch in task.batches(split, batch_size):
+        keep = min(batch.size, total - taken)
+        batches.append(batch if keep == batch.size else replace(
+            batch, inputs=batch.inputs[:, :keep], windows=batch.windows[:keep], labels=batch.labels[:keep],
+            mask=batch.mask[:keep], events=batch.events[:keep]))
+        taken += keep
+        if taken >= total:
+            break
+    return batches

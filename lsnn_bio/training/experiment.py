@@ -1,11 +1,11 @@
 """Experiment documents (``training/*.yaml``): which model, task, optimiser, schedule, rewiring, seed.
 
 The loaded experiment keeps the exact text of every document it used, so a
-checkpoint can rebuild the same network later without the original files.
+checkpoint can rebuild the same network later without the original files
+(:func:`experiment_from_documents` reads them from memory).
 """
 import copy
 import inspect
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import yaml
 
 from ..documents import load_network
 from ..errors import DocumentError
-from ..units import parse_quantity
+from ..units import MS, parse_quantity, seconds
 
 DEFAULTS = {
     "description": "",
@@ -48,9 +48,16 @@ SECTIONS = {
 
 @dataclass
 class Experiment:
+    """One experiment document, validated: the settings of one training run and the documents it reads.
+
+    It rebuilds its network and task on demand rather than holding them, so a run, its
+    resumption and a checkpoint read years later all build them the same way.
+    """
+
     config: dict  # validated, defaults filled in, --set applied
-    source: str  # the experiment document's path
+    source: str  # the experiment document's path (for a checkpoint's experiment: the checkpoint's)
     documents: dict  # file name -> text: the experiment and every model document
+    stored: bool = False  # the documents come from a checkpoint: read them, not the files
 
     @property
     def name(self):
@@ -58,7 +65,9 @@ class Experiment:
 
     def network(self):
         """The NetworkSpec this experiment trains (weights drawn from its seed)."""
-        return load_network(self.model_path, seed=self.config["seed"], overrides=self.config["network_overrides"])
+        path = Path(self.config["model"]).name if self.stored else self.model_path
+        return load_network(path, seed=self.config["seed"], overrides=self.config["network_overrides"],
+                            documents=self.documents if self.stored else None)
 
     @property
     def model_path(self):
@@ -74,7 +83,7 @@ class Experiment:
         from ..errors import LsnnBioError
         from ..tasks import TASKS, check_time_step, make_task
 
-        dt_ms = float(self.network().dt if dt is None else dt) * 1e3
+        dt_ms = seconds(self.network().dt if dt is None else dt, "dt") / MS
         name = self.config["task"]["name"]
         options = {k: v for k, v in self.config["task"].items() if k != "name"}
         if name in TASKS and "dt_ms" in inspect.signature(TASKS[name]).parameters and "dt_ms" not in options:
@@ -142,19 +151,9 @@ def experiment_from_dict(data, source, documents):
     return experiment
 
 
-def experiment_from_documents(config, documents):
-    """Rebuild an Experiment from a checkpoint's stored documents (no original files needed)."""
-    folder = Path(tempfile.mkdtemp(prefix="lsnn_bio_documents_"))
-    model_folder = folder / "models"
-    model_folder.mkdir()
-    config = copy.deepcopy(config)
-    model_name = Path(config["model"]).name
-    for name, text in documents.items():
-        (model_folder / name).write_text(text)
-    config["model"] = f"models/{model_name}"
-    source = folder / "experiment.yaml"
-    source.write_text(yaml.safe_dump(config))
-    return Experiment(config=config, source=str(source), documents=dict(documents))
+def experiment_from_documents(config, documents, source="checkpoint"):
+    """Rebuild an Experiment from a checkpoint's stored settings and documents, in memory (no original files needed)."""
+    return Experiment(config=copy.deepcopy(config), source=str(source), documents=dict(documents), stored=True)
 
 
 def _apply_setting(data, setting, path):

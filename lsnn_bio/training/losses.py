@@ -25,11 +25,11 @@ def classification(outputs, windows, labels, mask):
     return loss, correct, int(targets.numel())
 
 
-def rate_regulariser(spikes, dt_ms, target_hz=10.0):
-    """sum_j (f_j - f0)^2 with f in spikes per ms, as the paper's code computes it.
+def rate_regulariser(spikes, dt, target_hz=10.0):
+    """sum_j (f_j - f0)^2 with f in spikes per ms, as the paper's code computes it (its coefficients assume ms).
 
-    ``spikes``: {population: (steps, batch, N)}. Returns (term, mean rate in Hz).
+    ``spikes``: {population: (steps, batch, N)}; ``dt`` the time step in seconds. Returns (term, mean rate in Hz).
     """
-    rates = torch.cat([s.mean(dim=(0, 1)) for s in spikes.values()]) / dt_ms  # spikes per ms
+    rates = torch.cat([s.mean(dim=(0, 1)) for s in spikes.values()]) / (dt * 1e3)  # spikes per ms
     term = ((rates - target_hz / 1000.0) ** 2).sum()
     return term, float(rates.detach().mean()) * 1000.0

@@ -14,7 +14,6 @@ the test split is read once, after the last update, and only into
 """
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -23,7 +22,9 @@ from tqdm import tqdm
 
 from .. import seeds
 from ..errors import LsnnBioError
+from ..files import write_atomically
 from ..twin import Twin
+from ..units import seconds
 from . import checkpoint as checkpoints
 from .losses import classification, rate_regulariser
 
@@ -37,6 +38,14 @@ class TrainingDiverged(LsnnBioError, RuntimeError):
 
 
 class Trainer:
+    """One training run of an experiment in a run folder, resumable bit for bit.
+
+    Subclasses for other kinds of task (regression, reinforcement) keep the loop and the
+    run folder and replace what one batch means: ``evaluate`` (loss and metrics of a
+    batch), ``score`` (a whole held-out split), and, if they hold more state, ``save``
+    and ``_restore``.
+    """
+
     def __init__(self, experiment, out, device="cpu", resume=False, iterations=None, progress=True):
         self.experiment, self.config = experiment, experiment.config
         self.out = Path(out)
@@ -116,7 +125,7 @@ class Trainer:
 
     def evaluate(self, batch, train):
         """Forward one batch; returns (loss, metrics dict)."""
-        dt_ms = float(self.spec.dt) * 1e3
+        dt = seconds(self.spec.dt, "dt")
         with torch.set_grad_enabled(train):
             inputs = torch.as_tensor(batch.inputs, dtype=self.twin.dtype, device=self.device)
             result = self.twin({self.input: inputs})
@@ -125,7 +134,7 @@ class Trainer:
             mask = torch.as_tensor(batch.mask, device=self.device)
             cross_entropy, correct, counted = classification(result.outputs[self.readout], windows, labels, mask)
             spikes = {n: s for n, s in result.spikes.items() if not self.spec.populations[n].readout}
-            regulariser, rate = rate_regulariser(spikes, dt_ms, self.config["rate_regulariser"]["target_hz"])
+            regulariser, rate = rate_regulariser(spikes, dt, self.config["rate_regulariser"]["target_hz"])
             loss = cross_entropy + self.config["rate_regulariser"]["coefficient"] * regulariser
         return loss, {"loss": float(loss.detach()), "cross_entropy": float(cross_entropy.detach()), "correct": correct,
                       "counted": counted, "accuracy": correct / max(counted, 1), "rate_hz": rate}
@@ -158,7 +167,7 @@ class Trainer:
                 self.save()
         bar.close()
         summary = self.finish(train_seconds=time.perf_counter() - started)
-        _write_json_atomically(self.out / SUMMARY, summary)
+        write_atomically(self.out / SUMMARY, _json(summary))
         return summary
 
     def train_step(self):
@@ -237,6 +246,7 @@ class Trainer:
     # ------------------------------------------------------------------ persistence
 
     def save(self):
+        """Write the checkpoint: the trained network (what Brian2 needs) and everything a resumed run needs."""
         meta = {
             "experiment": self.config,
             "documents": self.experiment.documents,
@@ -245,7 +255,10 @@ class Trainer:
             "rng": {"train": self.train_rng.bit_generator.state},
             "spec": {"seed": self.spec.seed, "input": self.input, "readout": self.readout},
         }
-        state = {"twin": self.twin.state_dict(), "optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()}
+        trained = checkpoints.network_arrays(self.twin.trained_spec(),
+                                             {name: list(self.twin.parameter_values(name)) for name in self.twin.neurons})
+        state = {"network": trained, "twin": self.twin.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "torch_rng": torch.get_rng_state()}
         if self.rewiring is not None:
             state["rewiring"] = self.rewiring.state_dict()
         checkpoints.save(self.out / CHECKPOINT, meta, state)
@@ -284,15 +297,9 @@ class Trainer:
             return []
         lines = [(line, json.loads(line)) for line in path.read_text().splitlines() if line]
         kept = [(line, r) for line, r in lines if r["iteration"] <= iteration and r["split"] != "test"]
-        _write_text_atomically(path, "".join(line + "\n" for line, _ in kept))
+        write_atomically(path, "".join(line + "\n" for line, _ in kept))
         return [r for _, r in kept]
 
 
-def _write_text_atomically(path, text):
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
-def _write_json_atomically(path, data):
-    _write_text_atomically(path, json.dumps(data, indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x)) + "\n")
+def _json(data):
+    return json.dumps(data, indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x)) + "\n"
