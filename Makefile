@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-slow check bench clean
+.PHONY: venv demo test test-slow lint format check bench clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,15 @@ test: $(STAMP)
 # The long sweeps (300 generated models against Brian2, ...): run before resolving twin changes.
 test-slow: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m slow
+
+# Pyflakes, import order and pyupgrade rules, and the formatter's verdict (pyproject.toml configures both).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/twin_speed.py

@@ -4,15 +4,15 @@ Data flows one way: documents -> NetworkSpec -> Twin (train) -> checkpoint ->
 Brian2 (validate, simulate) -> Neo (compare with recordings).
 """
 from . import _quiet_brian2  # noqa: F401  (must come first)
+from ._version import __version__
 from .documents import load_network, load_neuron
 from .errors import DocumentError, LsnnBioError, UnsupportedConstruct
 from .spec import NetworkSpec
-from ._version import __version__
 
 __all__ = [
     "load_network", "load_neuron", "NetworkSpec", "DocumentError", "LsnnBioError", "UnsupportedConstruct",
     "Twin", "BrianNetwork", "load_experiment", "Trainer", "load_trained", "validate", "simulate",
-    "to_block", "write_block", "read_block", "spike_statistics", "compare",
+    "to_block", "write_block", "read_block", "spike_statistics", "compare", "__version__",
 ]
 
 _LAZY = {

@@ -56,6 +56,8 @@ def synapses(model, source, target, namespace, name, **kwargs):
 
 @dataclass
 class ProbeNetwork:
+    """The never-simulated Brian2 objects of a spec, from which the twin reads Brian2's code and schedule."""
+
     groups: dict  # input and population name -> NeuronGroup
     synapses: dict  # projection name -> Synapses
     sorted_runners: list  # Brian2's code runners in its schedule order (when, order, name)

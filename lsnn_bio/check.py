@@ -42,13 +42,16 @@ class CheckReport:
 
     @property
     def spike_counts(self):
+        """Spikes per engine: a first sign of an engine that diverged."""
         return {e: int(sum(s.sum() for s in r.spikes.values())) for e, r in self.runs.items()}
 
     def rates_hz(self, dt):
+        """Mean rate per engine and population; ``dt`` in seconds."""
         return {e: {p: float(s.mean() / dt) for p, s in r.spikes.items()} for e, r in self.runs.items()}
 
     @property
     def agreement(self):
+        """Spike agreement of every pair of engines that ran (1.0: identical spike trains)."""
         return {f"{a}~{b}": spike_agreement(self.runs[a].spikes, self.runs[b].spikes)
                 for a, b in itertools.combinations(self.runs, 2)}
 
@@ -66,6 +69,7 @@ class CheckReport:
         return result
 
     def as_json(self):
+        """Every number of the report, for scripts (``check --json``)."""
         return {
             "model": self.model,
             "steps": self.steps,
@@ -79,6 +83,7 @@ class CheckReport:
         }
 
     def as_text(self):
+        """The report as a person reads it: one line per engine, one per pair of engines."""
         lines = [f"{self.model}: {self.steps} steps, seed {self.seed}, Poisson inputs at {self.rate_hz:g} Hz"]
         for engine, run in self.runs.items():
             count = self.spike_counts[engine]
@@ -129,6 +134,7 @@ def run_twin(spec, inputs, dtype, record):
 
 
 def run_brian(spec, inputs, engine, record, steps, directory):
+    """One trial on a Brian2 engine: (spikes, states, seconds); (None, None, seconds) where CUDA can only generate."""
     from .brian import BrianNetwork, gpu_available
 
     start = time.perf_counter()

@@ -16,7 +16,7 @@ BRIAN_ENGINES = [*engines.BRIAN, *engines.ALIASES]
 def _torch_device(args):
     """``--device``: where the twin runs; a Brian2 engine given here is the old spelling of ``--engine``."""
     device = args.device
-    if device in BRIAN_ENGINES:
+    if device in BRIAN_ENGINES and args.command == "validate":
         raise LsnnBioError(f"--device {device}: --device is the torch device of the twin (cpu, cuda); "
                            f"for a Brian2 engine use --engine {device}")
     if device is not None and device.split(":")[0] not in engines.TORCH_DEVICES:
@@ -111,6 +111,7 @@ def _compare(args):
 
 
 def parser():
+    """The argument parser of every command (``lsnn-bio COMMAND --help``)."""
     main = argparse.ArgumentParser(prog="lsnn-bio", description="Brian2 spiking networks trained through a PyTorch twin.")
     commands = main.add_subparsers(dest="command", required=True)
 
@@ -177,6 +178,7 @@ def parser():
 
 
 def main(argv=None):
+    """Run one command; an error meant for people is one line on stderr and exit status 2, never a traceback."""
     args = parser().parse_args(argv)
     try:
         return args.run(args)

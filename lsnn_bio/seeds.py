@@ -43,6 +43,7 @@ def spawn_key(stream, *index):
 
 
 def sequence(seed, stream, *index) -> np.random.SeedSequence:
+    """The SeedSequence of one named stream, for code that spawns its own generators (torch seeds, workers)."""
     return np.random.SeedSequence(int(seed), spawn_key=spawn_key(stream, *index))
 
 

@@ -25,11 +25,13 @@ class SynapseModel:
 
     @property
     def weight(self):
+        """The name of the model's one parameter, which training changes and Brian2 sets per synapse."""
         parameters = Equations(self.model).parameter_names
         return sorted(parameters)[0] if len(parameters) == 1 else "w"
 
     @property
     def w_unit(self):
+        """The unit of the weight: the spec stores SI floats, Brian2 needs the quantity."""
         return unit_of(Equations(self.model)[self.weight].dim)
 
 
@@ -70,6 +72,7 @@ class Population:
         return unit_of(Equations(self.model.equations)[variable].dim)
 
     def neurongroup_kwargs(self):
+        """The NeuronGroup arguments, in one place so every Brian2 group of this population is the same group."""
         return dict(
             model=self.model.equations,
             threshold=self.model.threshold,
@@ -82,6 +85,7 @@ class Population:
 
     @property
     def spiking(self):
+        """Whether the population has a threshold, i.e. spikes to monitor and to deliver."""
         return self.model.threshold is not None
 
     @property
@@ -140,6 +144,13 @@ class Projection:
 
 @dataclass
 class NetworkSpec:
+    """A network as both engines must see it: the one source the twin is generated from and Brian2 is built from.
+
+    Everything random (connectivity, weights, delays, signs) is already drawn into
+    arrays here, so two engines, two processes or two years apart simulate the same
+    network; a checkpoint stores a trained one as the same arrays.
+    """
+
     name: str
     dt: Quantity
     inputs: dict  # name -> InputGroup
@@ -150,13 +161,16 @@ class NetworkSpec:
 
     @property
     def readouts(self):
+        """Thresholdless populations whose ``output`` variable is what a task reads."""
         return [p for p in self.populations.values() if p.readout]
 
     @property
     def recurrent(self):
+        """Every population that is not a readout (what rate regularisation and rasters are about)."""
         return [p for p in self.populations.values() if not p.readout]
 
     def size_of(self, name):
+        """Neurons of an input or a population: projections connect either, by name."""
         group = self.inputs.get(name) or self.populations.get(name)
         return group.size
 

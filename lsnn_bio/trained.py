@@ -28,6 +28,7 @@ class TrainedNetwork:
 
     @property
     def model_name(self):
+        """The network document's name, as reports and Neo files name what was simulated."""
         return self.spec.name
 
 

@@ -1,9 +1,10 @@
 """Every fixture of the suite (tests never import this module; pytest hands fixtures to them by name)."""
-import lsnn_bio  # noqa: F401  (quiet Brian2 before anything imports it)
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+import lsnn_bio  # noqa: F401  (quiet Brian2 before anything imports it)
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 

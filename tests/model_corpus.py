@@ -46,7 +46,7 @@ def _lif(rng, name, dt_ms):
     current = rng.random() < 0.5
     lines = []
     if current:
-        lines.append(f"dv/dt = (E_L - v + R*I_syn) / tau_m : volt{{unless}}")
+        lines.append("dv/dt = (E_L - v + R*I_syn) / tau_m : volt{unless}")
         lines.append("dI_syn/dt = -I_syn / tau_s : amp")
         target, unit = "I_syn", "nA"
         features.add("current synapse")
@@ -319,7 +319,6 @@ def assert_same_as_brian(report, where):
 
 def max_relative_difference(report):
     """The largest state difference between twin64 and Brian2, relative to each variable's range."""
-    import numpy as np
 
     twin, brian = report.runs["twin64"], report.runs["numpy"]
     return max((float(_relative(twin.states[k], v).max()) for k, v in brian.states.items()), default=0.0)

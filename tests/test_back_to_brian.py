@@ -14,6 +14,7 @@ from lsnn_bio.training.checkpoint import CheckpointError
 from lsnn_bio.twin import Twin
 from lsnn_bio.validation import validate
 
+
 def twin_of(trained):
     """The twin as training left it, rebuilt from the checkpoint's twin state (not from its stored network)."""
     twin = Twin(trained.experiment.network(), dtype=torch.float64)
@@ -185,4 +186,18 @@ def test_simulate_refuses_bad_requests_before_writing(trained_run, tmp_path):
         simulate(trained_run, trials=1, out=tmp_path / "a.csv", engine="runtime")
     with pytest.raises(LsnnBioError, match="no population has a variable 'vm'.*accepted: A, b, bias"):
         simulate(trained_run, trials=1, out=tmp_path / "a.pkl", record=["vm"], engine="runtime")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_old_spelling_of_an_engine_gets_a_one_line_hint(tmp_path):
+    cases = ((["validate", "run.safetensors", "--device", "cpp_standalone"], "--device is the torch device of the twin "
+              "(cpu, cuda); for a Brian2 engine use --engine cpp_standalone"),
+             (["simulate", "run.safetensors", "--trials", "1", "--out", "a.nix", "--device", "runtime"],
+              "simulate runs no torch; for a Brian2 engine use --engine runtime"),
+             (["train", "experiment.yaml", "--out", "run", "--device", "numpy"], "not a torch device (accepted: cpu, cuda)"))
+    for arguments, hint in cases:
+        result = subprocess.run([sys.executable, "-m", "lsnn_bio.cli", *arguments], capture_output=True, text=True,
+                                cwd=tmp_path)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(f"lsnn-bio {arguments[0]}: --device ") and hint in result.stderr
     assert list(tmp_path.iterdir()) == []

@@ -5,8 +5,8 @@ import brian2
 import numpy as np
 import pytest
 
-from lsnn_bio.units import seconds
 from lsnn_bio.brian import BrianNetwork, EngineError, TrialInputError, generate_cuda_code, gpu_available
+from lsnn_bio.units import seconds
 
 STEPS = 500  # as the numpy_net and cpp_net fixtures are built
 TARGET = brian2.prefs.codegen.target  # building networks must leave it as it was

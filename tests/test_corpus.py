@@ -20,6 +20,7 @@ import torch
 
 from lsnn_bio import load_network
 from lsnn_bio.check import check
+
 from model_corpus import assert_same_as_brian, calibrated, make_model, mean_rate
 
 STEPS = 1200

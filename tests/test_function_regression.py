@@ -111,7 +111,7 @@ def test_held_out_episodes_do_not_depend_on_batching():
     np.testing.assert_array_equal(np.concatenate([p.inputs for p in parts], axis=1), whole.inputs)
     np.testing.assert_array_equal(np.concatenate([p.targets for p in parts]), whole.targets)
     picked = task.batch("validation", 30, np.random.default_rng(0))  # drawn from the fixed 12, with replacement
-    rows = [np.flatnonzero((whole.functions.params["b2"] == v)) for v in picked.functions.params["b2"]]
+    rows = [np.flatnonzero(whole.functions.params["b2"] == v) for v in picked.functions.params["b2"]]
     assert all(len(r) == 1 for r in rows)
     for i, (r,) in enumerate(rows):
         np.testing.assert_array_equal(picked.inputs[:, i], whole.inputs[:, r])

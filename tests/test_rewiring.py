@@ -9,7 +9,6 @@ import torch
 from lsnn_bio.training.rewiring import DeepR
 from lsnn_bio.twin import Twin
 
-
 STEPS, BATCH = 20, 4
 
 

@@ -81,7 +81,9 @@ def test_checkpoint_is_self_describing_and_refuses_damage(experiment_path, tmp_p
     assert saved.meta["experiment"]["batch_size"] == 8 and saved.meta["versions"]["torch"] == torch.__version__
     assert set(saved.state) >= {"twin", "optimizer", "torch_rng"}
     summary = json.loads((run / "summary.json").read_text())
-    assert 0 <= summary["test_error"] <= 1
+    (test,) = [r for r in lines(run) if r["split"] == "test"]  # the test split is read once, into the summary
+    assert (summary["test_accuracy"], summary["test_windows"]) == (test["accuracy"], test["windows"]) and test["windows"] > 0
+    assert summary["test_error"] == 1 - test["accuracy"]
     assert saved.meta["experiment"]["task"]["dt_ms"] == 1.0  # every task option is recorded, the time step included
 
     damaged = tmp_path / "damaged.safetensors"
@@ -116,7 +118,7 @@ def test_non_finite_gradients_stop_training_clearly(experiment_path, tmp_path):
 
 def test_existing_run_needs_resume(experiment_path, tmp_path):
     train(experiment_path, tmp_path / "run", 1).run()
-    with pytest.raises(Exception, match="--resume"):
+    with pytest.raises(LsnnBioError, match="already holds a run.*use --resume"):
         train(experiment_path, tmp_path / "run", 2)
 
 
@@ -132,7 +134,7 @@ def test_cli_train_writes_run_folder(experiment_path, tmp_path):
 
 def test_resume_with_other_settings_is_refused(experiment_path, tmp_path):
     train(experiment_path, tmp_path / "run", 1).run()
-    with pytest.raises(Exception, match="different settings for batch_size"):
+    with pytest.raises(LsnnBioError, match="different settings for batch_size"):
         train(experiment_path, tmp_path / "run", 2, resume=True, settings=SMALL + ["batch_size=4"])
 
 

@@ -6,7 +6,6 @@ import torch
 from lsnn_bio import load_network
 from lsnn_bio.twin import Twin
 
-
 NETWORK = """
 network: alif_gradients
 dt: 1 ms

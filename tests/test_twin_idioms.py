@@ -7,6 +7,7 @@ import pytest
 
 from lsnn_bio import load_network
 from lsnn_bio.check import check
+
 from model_corpus import assert_same_as_brian
 
 LIF_LITERAL = """neuron: LIF_literal

@@ -33,7 +33,7 @@ _device_module = importlib.import_module("brian2.devices.device")
 from ..engines import EngineError, brian_engine
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gpu_available():
     """Whether an NVIDIA GPU can be used here (``nvidia-smi -L`` lists one)."""
     if shutil.which("nvidia-smi") is None:

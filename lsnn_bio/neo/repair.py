@@ -188,6 +188,7 @@ def encode(value):
 
 
 def decode(value):
+    """Inverse of :func:`encode`: the annotation values the JSON in a repaired file stands for."""
     if isinstance(value, list):
         return [decode(v) for v in value]
     if not isinstance(value, dict):

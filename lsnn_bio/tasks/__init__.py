@@ -7,6 +7,7 @@ has train, validation and test splits (``base.Task`` is the interface).
 import inspect
 
 from .base import HELD_OUT, SPLITS, Batch, MissingDataError, Task, TaskError, check_time_step, held_out_trials
+from .function_regression import FunctionRegression
 from .mnist_idx import IdxFormatError, load_mnist_pair, read_idx
 from .sequential_digits import (
     SequentialDigits,
@@ -17,7 +18,6 @@ from .sequential_digits import (
 )
 from .store_recall import StoreRecall
 from .timit import Timit
-from .function_regression import FunctionRegression
 
 TASKS = {
     "store_recall": StoreRecall,

@@ -5,8 +5,8 @@ torch twin and to Brian2 and scored identically from ``windows``, ``labels`` and
 """
 import inspect
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Optional
 
 import numpy as np
 
@@ -80,7 +80,7 @@ class Task:
     def batches(self, split: str, size: int) -> Iterator[Batch]:
         raise NotImplementedError
 
-    def split_size(self, split: str) -> Optional[int]:
+    def split_size(self, split: str) -> int | None:
         raise NotImplementedError
 
     @property

@@ -37,16 +37,20 @@ class CheckpointError(LsnnBioError, ValueError):
 
 @dataclass
 class Checkpoint:
+    """A verified checkpoint's contents: JSON ``meta`` and the nested ``state`` of arrays."""
+
     path: Path
     meta: dict  # documents, experiment, iteration, metrics, rng, versions
     state: dict  # nested dicts of arrays (numpy from ``read``, torch from ``load``) and JSON values
 
     @property
     def iteration(self):
+        """The training iterations done when it was written: where a resumed run continues."""
         return self.meta["iteration"]
 
 
 def versions():
+    """The software that wrote a checkpoint, recorded so an odd result can be traced to an upgrade."""
     import brian2
 
     torch = sys.modules.get("torch")  # recorded when the writer uses it, never imported for it

@@ -61,6 +61,7 @@ class Experiment:
 
     @property
     def name(self):
+        """The experiment's name, as progress bars and summaries show it."""
         return self.config["experiment"]
 
     def network(self):
@@ -71,6 +72,7 @@ class Experiment:
 
     @property
     def model_path(self):
+        """The network document, relative to the experiment document (as the document names it)."""
         return Path(self.source).parent / self.config["model"]
 
     def task(self, dt=None):
@@ -114,6 +116,8 @@ def load_experiment(path, settings=()):
 
 
 def experiment_from_dict(data, source, documents):
+    """Validate a parsed experiment document (``--set`` already applied) and build its network once, so every
+    mistake, the model's included, is reported before training starts."""
     config = copy.deepcopy(DEFAULTS)
     for key, value in data.items():
         if key not in DEFAULTS and key not in REQUIRED:

@@ -140,12 +140,15 @@ class Trainer:
                       "counted": counted, "accuracy": correct / max(counted, 1), "rate_hz": rate}
 
     def learning_rate(self, iteration):
+        """The paper's step decay, a function of the iteration alone so a resumed run follows the same schedule."""
         opt = self.config["optimizer"]
         return opt["learning_rate"] * opt["decay_factor"] ** (iteration // opt["decay_every"])
 
     # ------------------------------------------------------------------ the loop
 
     def run(self):
+        """Train until the last iteration (or early stopping on validation), checkpointing as configured; then the
+        final model's validation and, once, test figures go to ``summary.json``, which is returned."""
         total = self.config["iterations"]
         bar = tqdm(total=total, initial=self.iteration, desc=self.experiment.name, disable=not self.progress,
                    dynamic_ncols=True)
@@ -171,6 +174,7 @@ class Trainer:
         return summary
 
     def train_step(self):
+        """One update on a fresh training batch, logged to ``metrics.jsonl``; refuses non-finite gradients."""
         start = time.perf_counter()
         learning_rate = self.learning_rate(self.iteration)
         for group in self.optimizer.param_groups:
