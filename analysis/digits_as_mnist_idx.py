@@ -5,6 +5,7 @@ NOT MNIST: a stand-in, available offline, to exercise the sequential-MNIST pipel
     python analysis/digits_as_mnist_idx.py /tmp/mnist_like
     lsnn-bio train training/smnist.yaml --set task.folder=/tmp/mnist_like --out runs/smnist_smoke --iterations 30
 """
+
 import sys
 from pathlib import Path
 

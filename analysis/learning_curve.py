@@ -9,6 +9,7 @@ one star at the last iteration (read once, after training), and the paper's figu
 experiment where the reference gives one (Table S1, trained on 55,000 digits: a reference line, not
 the same experiment).
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -59,13 +60,27 @@ def draw(folders, out, labels=None):
         if train:
             window = max(1, len(train) // 50)
             smooth = running_mean([r["accuracy"] for r in train], window)
-            ax.plot(np.arange(len(smooth)) + window, smooth, color="0.7", lw=1, label=f"train batches (mean of {window})")
+            ax.plot(
+                np.arange(len(smooth)) + window, smooth, color="0.7", lw=1, label=f"train batches (mean of {window})"
+            )
         if validation:
-            ax.plot([r["iteration"] for r in validation], [r["accuracy"] for r in validation], "o-", ms=3, color="C0",
-                    label="validation")
+            ax.plot(
+                [r["iteration"] for r in validation],
+                [r["accuracy"] for r in validation],
+                "o-",
+                ms=3,
+                color="C0",
+                label="validation",
+            )
         if summary is not None:
-            ax.plot([summary["iterations"]], [summary["test_accuracy"]], "*", ms=12, color="C3",
-                    label=f"test, once at the end: {100 * summary['test_accuracy']:.1f} %")
+            ax.plot(
+                [summary["iterations"]],
+                [summary["test_accuracy"]],
+                "*",
+                ms=12,
+                color="C3",
+                label=f"test, once at the end: {100 * summary['test_accuracy']:.1f} %",
+            )
         if name in PAPER:
             value, text = PAPER[name]
             ax.axhline(value, ls=":", color="k", lw=1, label=f"{text}: {100 * value:.1f} %")
@@ -84,7 +99,9 @@ def draw(folders, out, labels=None):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", help="run folders written by lsnn-bio train (e.g. the LSNN and its LIF-only control)")
+    parser.add_argument(
+        "runs", nargs="+", help="run folders written by lsnn-bio train (e.g. the LSNN and its LIF-only control)"
+    )
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--labels", default=None, help="comma-separated panel titles (default: the experiment names)")
     args = parser.parse_args()

@@ -7,6 +7,7 @@ checkpoint.safetensors). Rows are grouped by task; the paper's column is filled
 where the reference gives a number for that experiment (lsnn-paper.md, Table S1
 and section 3.2), and left empty where it gives none.
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -31,8 +32,10 @@ def read_run(folder):
 
 
 def table(runs):
-    lines = ["| experiment | iterations | test accuracy | test error | mean rate | training time | paper |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| experiment | iterations | test accuracy | test error | mean rate | training time | paper |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for summary in sorted(runs, key=lambda s: s["experiment"]):
         paper = PAPER.get(summary["experiment"], ("", ""))
         lines.append(

@@ -18,6 +18,7 @@ if installed: ``pip install --no-deps norse==1.1.0 nir nirtorch``), the per-step
 GEMMs alone (the floor of any dense implementation), and with ``--before COMMIT``
 the twin of an older commit of this repository.
 """
+
 import argparse
 import json
 import os
@@ -56,11 +57,19 @@ def _twin(torch, args, delays=True, compile=False, root=ROOT):
 
         import numpy as np
 
-        spec = dataclasses.replace(spec, projections=[
-            dataclasses.replace(p, delay=np.full_like(p.delay, 0 if p.source in spec.inputs or p.target == "out" else 1),
-                                potential_delay=None if p.potential_delay is None else
-                                np.full_like(p.potential_delay, 0 if p.source in spec.inputs or p.target == "out" else 1))
-            for p in spec.projections])
+        spec = dataclasses.replace(
+            spec,
+            projections=[
+                dataclasses.replace(
+                    p,
+                    delay=np.full_like(p.delay, 0 if p.source in spec.inputs or p.target == "out" else 1),
+                    potential_delay=None
+                    if p.potential_delay is None
+                    else np.full_like(p.potential_delay, 0 if p.source in spec.inputs or p.target == "out" else 1),
+                )
+                for p in spec.projections
+            ],
+        )
     if compile:
         twin = Twin(spec, dtype=torch.float32, device=args.device, compile=True)
     else:
@@ -217,8 +226,17 @@ def _child(name, args):
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     memory = torch.cuda.max_memory_allocated() / 2**20 if args.device == "cuda" else None
     times.sort()
-    print(json.dumps({"us_per_step": 1e6 * times[len(times) // 2] / args.steps, "warmup_s": warmup,
-                      "peak_rss_mib": peak / 1024, "iteration_rss_mib": (peak - base) / 1024, "cuda_mib": memory}))
+    print(
+        json.dumps(
+            {
+                "us_per_step": 1e6 * times[len(times) // 2] / args.steps,
+                "warmup_s": warmup,
+                "peak_rss_mib": peak / 1024,
+                "iteration_rss_mib": (peak - base) / 1024,
+                "cuda_mib": memory,
+            }
+        )
+    )
 
 
 def main():
@@ -242,18 +260,35 @@ def main():
     before_root = None
     if args.before:
         before_root = tempfile.mkdtemp(prefix="lsnn_bio_before_")
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.before, "lsnn_bio", "models"], capture_output=True,
-                                 check=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", args.before, "lsnn_bio", "models"], capture_output=True, check=True
+        )
         subprocess.run(["tar", "-x", "-C", before_root], input=archive.stdout, check=True)
         names.insert(2, f"twin at {args.before} (paper delays), eager")
     import torch
 
-    print(f"sMNIST network (80 in, 120 LIF + 100 ALIF, 10 out), batch {args.batch}, {args.steps} steps, float32, "
-          f"device {args.device}, {args.threads} threads, torch {torch.__version__}; median of {args.repeats}")
+    print(
+        f"sMNIST network (80 in, 120 LIF + 100 ALIF, 10 out), batch {args.batch}, {args.steps} steps, float32, "
+        f"device {args.device}, {args.threads} threads, torch {torch.__version__}; median of {args.repeats}"
+    )
     results = {}
     for name in names:
-        command = [sys.executable, __file__, "--child", name, "--batch", str(args.batch), "--steps", str(args.steps),
-                   "--repeats", str(args.repeats), "--threads", str(args.threads), "--device", args.device]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            name,
+            "--batch",
+            str(args.batch),
+            "--steps",
+            str(args.steps),
+            "--repeats",
+            str(args.repeats),
+            "--threads",
+            str(args.threads),
+            "--device",
+            args.device,
+        ]
         if before_root:
             command += ["--before-root", before_root]
         run = subprocess.run(command, capture_output=True, text=True)

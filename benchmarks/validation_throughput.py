@@ -6,6 +6,7 @@ All three are measured in the same run on the same store-recall network and test
   standalone one C++ binary compiled once, each trial a run with new inputs (run_args)
     .venv/bin/python benchmarks/validation_throughput.py [--trials 40] [--naive-trials 5]
 """
+
 import argparse
 import time
 from pathlib import Path
@@ -49,8 +50,10 @@ def main():
 
     print(f"naive (rebuild runtime network per trial): {naive:8.2f} trials/s")
     print(f"rerun (one runtime network, restored):     {rerun:8.2f} trials/s   {rerun / naive:6.1f}x naive")
-    print(f"cpp_standalone (compiled once, run_args):  {compiled:8.2f} trials/s   {compiled / naive:6.1f}x naive "
-          f"(+ {build:.1f} s one-off build; break-even after {build * naive / max(1 - naive / compiled, 1e-9):.0f} trials)")
+    print(
+        f"cpp_standalone (compiled once, run_args):  {compiled:8.2f} trials/s   {compiled / naive:6.1f}x naive "
+        f"(+ {build:.1f} s one-off build; break-even after {build * naive / max(1 - naive / compiled, 1e-9):.0f} trials)"
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Brian2 2.8 warns about a private setuptools function at import, writes a debug
 log file per process and replaces ``sys.excepthook``; a library should do none
 of that to its users.
 """
+
 import logging
 import sys
 import warnings

@@ -6,6 +6,7 @@ need Brian2 objects that are never simulated. They are built here, on Brian2's
 runtime device whatever device is active, so a standalone project being built
 in the same process is never touched.
 """
+
 import contextlib
 import importlib
 from dataclasses import dataclass
@@ -50,8 +51,9 @@ def synapses(model, source, target, namespace, name, **kwargs):
     The document loader's probes, the twin's and the simulated network all build theirs here,
     so the three can never disagree on how a synapse model becomes Brian2 code.
     """
-    return brian2.Synapses(source, target, model.model, on_pre=model.on_pre, namespace=dict(namespace), name=name,
-                           **kwargs)
+    return brian2.Synapses(
+        source, target, model.model, on_pre=model.on_pre, namespace=dict(namespace), name=name, **kwargs
+    )
 
 
 @dataclass
@@ -69,7 +71,10 @@ def probe_network(spec):
     Brian2 itself then says in which order its code runners execute in a time
     step (``Network.sorted_objects``), which is the order the twin follows.
     """
-    groups = {name: brian2.NeuronGroup(group.size, "", threshold="False", reset="", name=name) for name, group in spec.inputs.items()}
+    groups = {
+        name: brian2.NeuronGroup(group.size, "", threshold="False", reset="", name=name)
+        for name, group in spec.inputs.items()
+    }
     for population in spec.populations.values():
         groups[population.name] = neuron_group(population, name=population.name)
     connections = {

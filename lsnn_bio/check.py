@@ -4,6 +4,7 @@ This is the property the package stands on: with the same weights and inputs the
 float64 twin and every Brian2 target produce identical spike trains, and the
 float32 twin differs in a tiny, measured fraction of spikes.
 """
+
 import itertools
 import sys
 import tempfile
@@ -52,8 +53,10 @@ class CheckReport:
     @property
     def agreement(self):
         """Spike agreement of every pair of engines that ran (1.0: identical spike trains)."""
-        return {f"{a}~{b}": spike_agreement(self.runs[a].spikes, self.runs[b].spikes)
-                for a, b in itertools.combinations(self.runs, 2)}
+        return {
+            f"{a}~{b}": spike_agreement(self.runs[a].spikes, self.runs[b].spikes)
+            for a, b in itertools.combinations(self.runs, 2)
+        }
 
     @property
     def state_difference(self):
@@ -113,8 +116,10 @@ def poisson_inputs(spec, steps, rate_hz, seed):
 
 def recorded_variables(spec):
     """Every state variable and readout output, for the state comparison."""
-    return {name: sorted(p.state_variables | ({p.model.output} if p.model.output else set()))
-            for name, p in spec.populations.items()}
+    return {
+        name: sorted(p.state_variables | ({p.model.output} if p.model.output else set()))
+        for name, p in spec.populations.items()
+    }
 
 
 def run_twin(spec, inputs, dtype, record):
@@ -146,8 +151,16 @@ def run_brian(spec, inputs, engine, record, steps, directory):
     return result.spikes, result.states, time.perf_counter() - start
 
 
-def check(model, steps=2000, engines=("twin64", "twin32", "numpy"), seed=0, rate_hz=20.0, spec=None,
-          directory=None, log=sys.stderr):
+def check(
+    model,
+    steps=2000,
+    engines=("twin64", "twin32", "numpy"),
+    seed=0,
+    rate_hz=20.0,
+    spec=None,
+    directory=None,
+    log=sys.stderr,
+):
     """Simulate one random network (weights from ``seed``) on ``engines``; return a CheckReport."""
     from .documents import load_network
 
@@ -164,7 +177,9 @@ def check(model, steps=2000, engines=("twin64", "twin32", "numpy"), seed=0, rate
         else:
             spikes, states, elapsed = run_brian(spec, inputs, engine, record, steps, directory / engine)
             if spikes is None:
-                report.skipped[engine] = f"no GPU here: CUDA code generated in {directory / engine} ({elapsed:.1f} s), not run"
+                report.skipped[engine] = (
+                    f"no GPU here: CUDA code generated in {directory / engine} ({elapsed:.1f} s), not run"
+                )
                 continue
         report.runs[engine] = EngineRun(engine, spikes, states, elapsed)
     return report

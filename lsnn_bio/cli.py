@@ -3,6 +3,7 @@
 Words mean one thing in every command: ``--engine`` is a Brian2 engine (``check --engines``
 takes a list that may include the twin), ``--device`` a torch device for the twin.
 """
+
 import argparse
 import json
 import sys
@@ -17,8 +18,10 @@ def _torch_device(args):
     """``--device``: where the twin runs; a Brian2 engine given here is the old spelling of ``--engine``."""
     device = args.device
     if device in BRIAN_ENGINES and args.command == "validate":
-        raise LsnnBioError(f"--device {device}: --device is the torch device of the twin (cpu, cuda); "
-                           f"for a Brian2 engine use --engine {device}")
+        raise LsnnBioError(
+            f"--device {device}: --device is the torch device of the twin (cpu, cuda); "
+            f"for a Brian2 engine use --engine {device}"
+        )
     if device is not None and device.split(":")[0] not in engines.TORCH_DEVICES:
         raise LsnnBioError(f"--device {device}: not a torch device (accepted: {', '.join(engines.TORCH_DEVICES)})")
     return device
@@ -27,8 +30,15 @@ def _torch_device(args):
 def _check(args):
     from .check import check
 
-    report = check(args.model, steps=args.steps, engines=engines.engine_list(args.engines), seed=args.seed, rate_hz=args.rate,
-                   directory=args.build_dir, log=sys.stderr)
+    report = check(
+        args.model,
+        steps=args.steps,
+        engines=engines.engine_list(args.engines),
+        seed=args.seed,
+        rate_hz=args.rate,
+        directory=args.build_dir,
+        log=sys.stderr,
+    )
     if args.json:
         print(json.dumps(report.as_json(), indent=None))
     else:
@@ -45,8 +55,9 @@ def _train(args):
         torch.set_num_threads(args.threads)
     device = _torch_device(args)
     experiment = load_experiment(args.experiment, settings=args.set)
-    trainer = Trainer(experiment, args.out, device=device, resume=args.resume, iterations=args.iterations,
-                      progress=not args.quiet)
+    trainer = Trainer(
+        experiment, args.out, device=device, resume=args.resume, iterations=args.iterations, progress=not args.quiet
+    )
     summary = trainer.run()
     print(json.dumps(summary, indent=2))
     return 0
@@ -56,8 +67,15 @@ def _validate(args):
     from .validation import validate
 
     device = _torch_device(args)
-    report = validate(args.checkpoint, engine=args.engine, split=args.split, trials=args.trials,
-                      directory=args.build_dir, progress=not args.json, device=device)
+    report = validate(
+        args.checkpoint,
+        engine=args.engine,
+        split=args.split,
+        trials=args.trials,
+        directory=args.build_dir,
+        progress=not args.json,
+        device=device,
+    )
     if args.json:
         print(json.dumps(report))
     else:
@@ -73,11 +91,21 @@ def _simulate(args):
     from .simulation import simulate
 
     if args.device is not None:
-        raise LsnnBioError(f"--device {args.device}: simulate runs no torch; for a Brian2 engine use --engine "
-                           f"{args.device if args.device in BRIAN_ENGINES else 'cpp_standalone'}")
+        raise LsnnBioError(
+            f"--device {args.device}: simulate runs no torch; for a Brian2 engine use --engine "
+            f"{args.device if args.device in BRIAN_ENGINES else 'cpp_standalone'}"
+        )
     record = [v.strip() for v in args.record.split(",") if v.strip()] if args.record else []
-    report = simulate(args.checkpoint, trials=args.trials, out=args.out, record=record, engine=args.engine,
-                      raster=args.raster, directory=args.build_dir, split=args.split)
+    report = simulate(
+        args.checkpoint,
+        trials=args.trials,
+        out=args.out,
+        record=record,
+        engine=args.engine,
+        raster=args.raster,
+        directory=args.build_dir,
+        split=args.split,
+    )
     print(json.dumps(report))
     return 0
 
@@ -94,8 +122,9 @@ def _compare(args):
         try:
             trials = [int(t) for t in args.trials.split(",") if t.strip()]
         except ValueError:
-            raise ComparisonError(f"--trials {args.trials!r}: not a list of segment indices "
-                                  "(accepted: e.g. 0,3,5 or all)") from None
+            raise ComparisonError(
+                f"--trials {args.trials!r}: not a list of segment indices (accepted: e.g. 0,3,5 or all)"
+            ) from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PlausibilityWarning)  # printed below, one line each
         report = compare(args.simulated, args.recording, args.out, trials=trials, allow_pickle=args.allow_pickle)
@@ -112,14 +141,17 @@ def _compare(args):
 
 def parser():
     """The argument parser of every command (``lsnn-bio COMMAND --help``)."""
-    main = argparse.ArgumentParser(prog="lsnn-bio", description="Brian2 spiking networks trained through a PyTorch twin.")
+    main = argparse.ArgumentParser(
+        prog="lsnn-bio", description="Brian2 spiking networks trained through a PyTorch twin."
+    )
     commands = main.add_subparsers(dest="command", required=True)
 
     check = commands.add_parser("check", help="run one random network through several engines and compare spikes")
     check.add_argument("model", help="network document, e.g. models/lsnn_smnist.yaml")
     check.add_argument("--steps", type=int, default=2000, help="time steps to simulate (default 2000)")
-    check.add_argument("--engines", default="twin64,twin32,numpy,cpp_standalone",
-                       help=f"comma-separated: {', '.join(engines.ALL)}")
+    check.add_argument(
+        "--engines", default="twin64,twin32,numpy,cpp_standalone", help=f"comma-separated: {', '.join(engines.ALL)}"
+    )
     check.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
     check.add_argument("--rate", type=float, default=20.0, help="Poisson input rate in Hz (default 20)")
     check.add_argument("--build-dir", default=None, help="folder for standalone builds (default: a temporary one)")
@@ -131,35 +163,64 @@ def parser():
     train.add_argument("--out", required=True, help="run folder: checkpoint.safetensors, metrics.jsonl, summary.json")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--device", default="cpu", help="torch device the twin trains on: cpu, cuda (default cpu)")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a document key, e.g. --set optimizer.learning_rate=0.005 (repeatable)")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a document key, e.g. --set optimizer.learning_rate=0.005 (repeatable)",
+    )
     train.add_argument("--iterations", type=int, default=None, help="override the number of iterations")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--threads", type=int, default=None,
-                       help="torch CPU threads (small networks train fastest with 1, leaving cores for other runs)")
+    train.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (small networks train fastest with 1, leaving cores for other runs)",
+    )
     train.set_defaults(run=_train)
 
     validate = commands.add_parser("validate", help="run a trained checkpoint in Brian2 and compare with the twin")
     validate.add_argument("checkpoint", help="a run folder's checkpoint.safetensors")
-    validate.add_argument("--engine", default="cpp_standalone", choices=BRIAN_ENGINES,
-                          help="Brian2 engine (runtime = numpy); default cpp_standalone")
+    validate.add_argument(
+        "--engine",
+        default="cpp_standalone",
+        choices=BRIAN_ENGINES,
+        help="Brian2 engine (runtime = numpy); default cpp_standalone",
+    )
     validate.add_argument("--device", default="cpu", help="torch device of the twin it is compared with (default cpu)")
-    validate.add_argument("--split", default="test", choices=["validation", "test"],
-                          help="held-out split to run (default test: the finished model, beside summary.json's test "
-                               "figure; use validation when the result feeds a decision)")
-    validate.add_argument("--trials", type=int, default=None, help="number of trials, from the split's start (default: all)")
+    validate.add_argument(
+        "--split",
+        default="test",
+        choices=["validation", "test"],
+        help="held-out split to run (default test: the finished model, beside summary.json's test "
+        "figure; use validation when the result feeds a decision)",
+    )
+    validate.add_argument(
+        "--trials", type=int, default=None, help="number of trials, from the split's start (default: all)"
+    )
     validate.add_argument("--build-dir", default=None, help="folder for the standalone build (default: temporary)")
     validate.add_argument("--json", action="store_true", help="print one JSON object")
     validate.set_defaults(run=_validate)
 
-    simulate = commands.add_parser("simulate", help="simulate held-out trials of a trained checkpoint in Brian2, write Neo")
+    simulate = commands.add_parser(
+        "simulate", help="simulate held-out trials of a trained checkpoint in Brian2, write Neo"
+    )
     simulate.add_argument("checkpoint", help="a run folder's checkpoint.safetensors")
-    simulate.add_argument("--trials", type=int, required=True, help="number of trials to simulate, from the split's start")
-    simulate.add_argument("--split", default="test", choices=["validation", "test"], help="held-out split (default test)")
+    simulate.add_argument(
+        "--trials", type=int, required=True, help="number of trials to simulate, from the split's start"
+    )
+    simulate.add_argument(
+        "--split", default="test", choices=["validation", "test"], help="held-out split (default test)"
+    )
     simulate.add_argument("--record", default="", help="comma-separated variables to record, e.g. v,A,b")
     simulate.add_argument("--out", required=True, help="Neo file: .nix, .nwb, .pkl or .mat (chooses Neo's IO)")
-    simulate.add_argument("--engine", default="cpp_standalone", choices=BRIAN_ENGINES,
-                          help="Brian2 engine (runtime = numpy); default cpp_standalone")
+    simulate.add_argument(
+        "--engine",
+        default="cpp_standalone",
+        choices=BRIAN_ENGINES,
+        help="Brian2 engine (runtime = numpy); default cpp_standalone",
+    )
     simulate.add_argument("--device", default=None, help=argparse.SUPPRESS)  # the old spelling of --engine
     simulate.add_argument("--raster", default=None, help="also draw the first trial's raster to this PNG")
     simulate.add_argument("--build-dir", default=None, help="folder for the standalone build (default: temporary)")
@@ -169,10 +230,17 @@ def parser():
     compare.add_argument("simulated", help="a Neo file, e.g. what simulate wrote (.nwb, .nix, .mat)")
     compare.add_argument("recording", help="any Neo-readable file with SpikeTrains (one Segment per trial)")
     compare.add_argument("--out", required=True, help="report folder: report.md, statistics.json, PNG figures")
-    compare.add_argument("--trials", default=None, metavar="LIST",
-                         help="segments to draw as rasters, e.g. 0,3,5 or all (default: the first three)")
-    compare.add_argument("--allow-pickle", action="store_true",
-                         help="also read .pkl files; unpickling runs any code in the file, so only for files you trust")
+    compare.add_argument(
+        "--trials",
+        default=None,
+        metavar="LIST",
+        help="segments to draw as rasters, e.g. 0,3,5 or all (default: the first three)",
+    )
+    compare.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="also read .pkl files; unpickling runs any code in the file, so only for files you trust",
+    )
     compare.set_defaults(run=_compare)
     return main
 

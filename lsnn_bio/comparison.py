@@ -6,6 +6,7 @@ says, before any number, what makes the numbers suspect: plausibility warnings p
 structure or duration. Everything is computed and drawn before anything is written, so a
 file that cannot be compared leaves the output folder untouched.
 """
+
 import json
 import math
 import os
@@ -30,8 +31,18 @@ class PlausibilityWarning(UserWarning):
     """A recording whose numbers suggest a broken file (unit mix-up, empty trains)."""
 
 
-def compare(simulated_path, recording_path, out_dir, *, bin_size=0.02, tau=0.01, fano_window=0.1,
-            van_rossum_segments=10, trials=None, allow_pickle=False):
+def compare(
+    simulated_path,
+    recording_path,
+    out_dir,
+    *,
+    bin_size=0.02,
+    tau=0.01,
+    fano_window=0.1,
+    van_rossum_segments=10,
+    trials=None,
+    allow_pickle=False,
+):
     """Compare two Neo files; write the report folder ``out_dir`` and return the numbers.
 
     ``bin_size``, ``tau``, ``fano_window``: times (quantities, or numbers in seconds).
@@ -42,9 +53,17 @@ def compare(simulated_path, recording_path, out_dir, *, bin_size=0.02, tau=0.01,
     paths = {"simulated": Path(simulated_path), "recording": Path(recording_path)}
     out_dir = _check_out_dir(out_dir)
     blocks = {side: read_block(path, allow_pickle=allow_pickle) for side, path in paths.items()}
-    measured = {side: statistics_and_pairs(blocks[side], bin_size=bin_size, tau=tau, fano_window=fano_window,
-                                           van_rossum_segments=van_rossum_segments, source=str(paths[side]))
-                for side in SIDES}
+    measured = {
+        side: statistics_and_pairs(
+            blocks[side],
+            bin_size=bin_size,
+            tau=tau,
+            fano_window=fano_window,
+            van_rossum_segments=van_rossum_segments,
+            source=str(paths[side]),
+        )
+        for side in SIDES
+    }
     stats = {side: measured[side][0] for side in SIDES}
     found = {side: plausibility(stats[side]) for side in SIDES}
     for side in SIDES:
@@ -60,9 +79,16 @@ def compare(simulated_path, recording_path, out_dir, *, bin_size=0.02, tau=0.01,
             title = f"{side}: {paths[side].name}, segment {index} ({segment.name or 'unnamed'})"
             files[f"raster_{side}_trial{index:03d}.png"] = plots.segment_raster(segment, title)
     files["distributions.png"] = plots.distributions(stats, {side: measured[side][1] for side in SIDES}, SIDES)
-    document = {side: {"path": str(paths[side]), "block": blocks[side].name,
-                       "annotations": _simple(blocks[side].annotations), "warnings": found[side],
-                       "statistics": stats[side]} for side in SIDES}
+    document = {
+        side: {
+            "path": str(paths[side]),
+            "block": blocks[side].name,
+            "annotations": _simple(blocks[side].annotations),
+            "warnings": found[side],
+            "statistics": stats[side],
+        }
+        for side in SIDES
+    }
     document["caveats"] = caveats
     files["statistics.json"] = json.dumps(_json_ready(document), indent=1, allow_nan=False) + "\n"
     files["report.md"] = _report(document, [name for name in files if name.endswith(".png")])
@@ -82,14 +108,18 @@ def structure_caveats(stats):
     if a["n_segments"] != b["n_segments"]:
         line = f"the simulation has {a['n_segments']} segments (trials), the recording {b['n_segments']}"
         if (a["n_segments"] < 2) != (b["n_segments"] < 2):
-            line += ("; the Fano factor is computed across trials on one side and across "
-                     f"{a['parameters']['fano_window_s'] * 1e3:g} ms windows of the single segment on the other")
+            line += (
+                "; the Fano factor is computed across trials on one side and across "
+                f"{a['parameters']['fano_window_s'] * 1e3:g} ms windows of the single segment on the other"
+            )
         caveats.append(line)
     da, db = a["mean_segment_duration_s"], b["mean_segment_duration_s"]
     if da > 0 and db > 0 and abs(da - db) > 0.1 * max(da, db):
-        caveats.append(f"segments last {da:.3g} s (simulated) and {db:.3g} s (recording) on average; Fano factors "
-                       "across trials count spikes over whole segments and van Rossum distances grow with duration, "
-                       "so those two are not directly comparable")
+        caveats.append(
+            f"segments last {da:.3g} s (simulated) and {db:.3g} s (recording) on average; Fano factors "
+            "across trials count spikes over whole segments and van Rossum distances grow with duration, "
+            "so those two are not directly comparable"
+        )
     for side, s in zip(SIDES, (a, b)):
         low, high = s["segment_durations_s"]["min"], s["segment_durations_s"]["max"]
         if high > 0 and high - low > 0.1 * high:
@@ -119,8 +149,10 @@ def _trial_indices(block, trials, side):
     indices = []
     for value in trials:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
-            raise ComparisonError(f"trials: {value!r} is not a segment of the {side} file "
-                                  f"(it has {n} segments, 0 to {n - 1}; accepted: indices, or 'all')")
+            raise ComparisonError(
+                f"trials: {value!r} is not a segment of the {side} file "
+                f"(it has {n} segments, 0 to {n - 1}; accepted: indices, or 'all')"
+            )
         indices.append(value)
     return list(dict.fromkeys(indices))
 
@@ -165,26 +197,49 @@ def _report(document, figures):
         ("trains without a CV (< 2 intervals)", a["cv_isi"]["n_excluded"], b["cv_isi"]["n_excluded"]),
         ("Fano factor, mean ± sd", _mean_sd(a["fano_factor"]), _mean_sd(b["fano_factor"])),
         ("Fano factor over", a["fano_factor"]["over"], b["fano_factor"]["over"]),
-        (f"spike-count correlation ({_fmt(a['correlation']['bin_size_s'] * 1e3)} ms bins), mean ± sd",
-         _mean_sd(a["correlation"]), _mean_sd(b["correlation"])),
-        ("pairs without a correlation (a silent train)", a["correlation"]["n_excluded"],
-         b["correlation"]["n_excluded"]),
-        (f"van Rossum distance (tau = {_fmt(a['van_rossum']['tau_s'] * 1e3)} ms), mean ± sd",
-         _mean_sd(a["van_rossum"]), _mean_sd(b["van_rossum"])),
+        (
+            f"spike-count correlation ({_fmt(a['correlation']['bin_size_s'] * 1e3)} ms bins), mean ± sd",
+            _mean_sd(a["correlation"]),
+            _mean_sd(b["correlation"]),
+        ),
+        (
+            "pairs without a correlation (a silent train)",
+            a["correlation"]["n_excluded"],
+            b["correlation"]["n_excluded"],
+        ),
+        (
+            f"van Rossum distance (tau = {_fmt(a['van_rossum']['tau_s'] * 1e3)} ms), mean ± sd",
+            _mean_sd(a["van_rossum"]),
+            _mean_sd(b["van_rossum"]),
+        ),
     ]
     simulator = f", simulator {s['annotations']['simulator']}" if "simulator" in s["annotations"] else ""
-    lines = ["# Simulated activity vs recording", "",
-             f"- simulated: `{s['path']}` (block `{s['block']}`{simulator})",
-             f"- recording: `{r['path']}` (block `{r['block']}`)", ""]
+    lines = [
+        "# Simulated activity vs recording",
+        "",
+        f"- simulated: `{s['path']}` (block `{s['block']}`{simulator})",
+        f"- recording: `{r['path']}` (block `{r['block']}`)",
+        "",
+    ]
     warned = [(side, line) for side in SIDES for line in document[side]["warnings"]]
     if warned:
         lines += ["## Warnings: check these files first", "", *[f"- **{side}**: {line}" for side, line in warned], ""]
     if document["caveats"]:
         lines += ["## Caveats: the two sides differ in structure", "", *[f"- {c}" for c in document["caveats"]], ""]
-    lines += ["## Statistics", "", "| quantity | simulated | recording |", "|---|---|---|",
-              *[f"| {q} | {x} | {y} |" for q, x, y in rows], "",
-              f"Trains are followed across segments by {a['matched_by']} (simulated) and {b['matched_by']} "
-              "(recording). Rates count every train; CV, Fano factor and correlations leave out trains or pairs "
-              "where they are undefined (counted above). All numbers are in `statistics.json`.", "",
-              "## Figures", "", *[f"![{name[:-4]}]({name})" for name in figures], ""]
+    lines += [
+        "## Statistics",
+        "",
+        "| quantity | simulated | recording |",
+        "|---|---|---|",
+        *[f"| {q} | {x} | {y} |" for q, x, y in rows],
+        "",
+        f"Trains are followed across segments by {a['matched_by']} (simulated) and {b['matched_by']} "
+        "(recording). Rates count every train; CV, Fano factor and correlations leave out trains or pairs "
+        "where they are undefined (counted above). All numbers are in `statistics.json`.",
+        "",
+        "## Figures",
+        "",
+        *[f"![{name[:-4]}]({name})" for name in figures],
+        "",
+    ]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ equations are handed to Brian2's own parser, which also checks their units.
 Every problem is reported with the file, the key (and line) and what would be
 accepted.
 """
+
 from pathlib import Path
 
 import brian2
@@ -73,9 +74,7 @@ class _Document:
         except yaml.YAMLError as error:
             raise DocumentError(str(path), None, f"not valid YAML: {error}") from None
         if not isinstance(self.data, dict) or expected_top_key not in self.data:
-            raise DocumentError(
-                str(path), None, f"expected a mapping with a top-level '{expected_top_key}' key"
-            )
+            raise DocumentError(str(path), None, f"expected a mapping with a top-level '{expected_top_key}' key")
 
     def where(self, key):
         """'file:line' for a dotted key path, as precise as the document allows."""
@@ -127,12 +126,9 @@ def load_neuron(path, text=None):
     if not isinstance(data.get("equations"), str):
         raise doc.error("equations", "missing or not a string", "Brian2 equations such as 'dv/dt = -v/tau : volt'")
     parameters = {
-        name: doc.quantity(value, f"parameters.{name}")
-        for name, value in (data.get("parameters") or {}).items()
+        name: doc.quantity(value, f"parameters.{name}") for name, value in (data.get("parameters") or {}).items()
     }
-    initial = {
-        name: doc.quantity(value, f"initial.{name}") for name, value in (data.get("initial") or {}).items()
-    }
+    initial = {name: doc.quantity(value, f"initial.{name}") for name, value in (data.get("initial") or {}).items()}
     synapse = None
     if data.get("synapse") is not None:
         doc.check_keys(data["synapse"], SYNAPSE_KEYS, "synapse")
@@ -269,9 +265,13 @@ def load_network(path, seed=0, overrides=None, documents=None):
 
     _apply_dale(doc, data.get("dale"), inputs, populations, seed)
     groups = {**inputs, **populations}
-    entries = [_projection(doc, name, entry, inputs, populations, dt) for name, entry in (data.get("projections") or {}).items()]
-    projections = initialise_projections(entries, {n: g.size for n, g in groups.items()},
-                                         {n: g.signs for n, g in groups.items()}, seed)
+    entries = [
+        _projection(doc, name, entry, inputs, populations, dt)
+        for name, entry in (data.get("projections") or {}).items()
+    ]
+    projections = initialise_projections(
+        entries, {n: g.size for n, g in groups.items()}, {n: g.signs for n, g in groups.items()}, seed
+    )
     return NetworkSpec(
         name=str(data["network"]),
         dt=dt,
@@ -320,12 +320,16 @@ def _population(doc, key, name, entry, dt, readout, documents, stored):
     text = _stored_text(stored, neuron_path, doc, f"{key}.neuron")
     if text is None:
         if not neuron_path.is_file():
-            raise doc.error(f"{key}.neuron", f"neuron document '{neuron_path}' not found", "a path relative to this file")
+            raise doc.error(
+                f"{key}.neuron", f"neuron document '{neuron_path}' not found", "a path relative to this file"
+            )
         text = neuron_path.read_text()
     model = load_neuron(neuron_path if stored is None else neuron_path.name, text)
     documents[neuron_path.name] = text
     if readout and model.threshold is not None:
-        raise doc.error(f"{key}.neuron", f"readout '{name}' uses a spiking neuron ({model.name})", "a thresholdless model")
+        raise doc.error(
+            f"{key}.neuron", f"readout '{name}' uses a spiking neuron ({model.name})", "a thresholdless model"
+        )
     if readout and not model.output:
         raise doc.error(f"{key}.neuron", f"readout model {model.name} does not say which variable is its 'output'")
     parameters = dict(model.parameters)
@@ -374,7 +378,9 @@ def _apply_dale(doc, dale, inputs, populations, seed):
     host = dale.get("inhibitory_in")
     recurrent = [p for p in populations.values() if not p.readout]
     if host not in {p.name for p in recurrent}:
-        raise doc.error("dale.inhibitory_in", f"'{host}' is not a recurrent population", ", ".join(p.name for p in recurrent))
+        raise doc.error(
+            "dale.inhibitory_in", f"'{host}' is not a recurrent population", ", ".join(p.name for p in recurrent)
+        )
     rng = seeds.generator(seed, "dale_signs")
     for group in inputs.values():
         n_exc = int(fraction * group.size) + 1 if fraction < 1 else group.size
@@ -383,7 +389,9 @@ def _apply_dale(doc, dale, inputs, populations, seed):
     n_total = sum(p.size for p in recurrent)
     n_inh = n_total - (int(fraction * n_total) + 1 if fraction < 1 else n_total)
     if n_inh > populations[host].size:
-        raise doc.error("dale.inhibitory_in", f"{n_inh} inhibitory neurons do not fit in '{host}' ({populations[host].size})")
+        raise doc.error(
+            "dale.inhibitory_in", f"{n_inh} inhibitory neurons do not fit in '{host}' ({populations[host].size})"
+        )
     for population in recurrent:
         signs = np.ones(population.size, dtype=np.int8)
         if population.name == host:
@@ -439,10 +447,22 @@ def _projection(doc, name, entry, inputs, populations, dt):
         raise doc.error(f"{key}.sign", f"unknown sign mode '{sign}'", ", ".join(SIGN_MODES))
     if sign == "dale" and not signed:
         unsigned = next(s for s in sources if groups[s].signs is None)
-        raise doc.error(f"{key}.sign", f"'dale' signs need a top-level 'dale' section (source '{unsigned}' has no signs)")
-    return ProjectionEntry(name=name, sources=tuple(sources), targets=tuple(targets), synapses=synapses,
-                           connectivity=float(connectivity), autapses=autapses, init=init, scale=scale, delay=delay,
-                           delay_range=delay_range, sign=sign)
+        raise doc.error(
+            f"{key}.sign", f"'dale' signs need a top-level 'dale' section (source '{unsigned}' has no signs)"
+        )
+    return ProjectionEntry(
+        name=name,
+        sources=tuple(sources),
+        targets=tuple(targets),
+        synapses=synapses,
+        connectivity=float(connectivity),
+        autapses=autapses,
+        init=init,
+        scale=scale,
+        delay=delay,
+        delay_range=delay_range,
+        sign=sign,
+    )
 
 
 def _names(doc, value, key, allowed):
@@ -467,8 +487,11 @@ def _synapse(doc, override, key, target):
     """The projection's own synapse model, Brian2-checked against ``target``, else the target's default."""
     if override is None:
         if target.model.synapse is None:
-            raise doc.error(key, f"target '{target.name}' ({target.model.name}) defines no synapse; give one here",
-                            "{model, on_pre}")
+            raise doc.error(
+                key,
+                f"target '{target.name}' ({target.model.name}) defines no synapse; give one here",
+                "{model, on_pre}",
+            )
         return target.model.synapse
     doc.check_keys(override, SYNAPSE_KEYS, key)
     synapse = SynapseModel(model=str(override.get("model", "w : 1")), on_pre=str(override.get("on_pre", "")))

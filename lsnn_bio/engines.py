@@ -3,6 +3,7 @@
 The command line, ``check`` and the Brian2 builder all read these names from here. The module
 imports neither Brian2 nor torch, so ``lsnn-bio --help`` can list the engines without loading them.
 """
+
 from .errors import LsnnBioError
 
 BRIAN = {
@@ -32,7 +33,11 @@ def brian_engine(name):
 
 def engine_list(text):
     """``'twin64,numpy'`` -> ['twin64', 'numpy'], refusing names that are not engines."""
-    names = [ALIASES.get(e.strip(), e.strip()) for e in text.split(",") if e.strip()] if isinstance(text, str) else list(text)
+    names = (
+        [ALIASES.get(e.strip(), e.strip()) for e in text.split(",") if e.strip()]
+        if isinstance(text, str)
+        else list(text)
+    )
     unknown = [e for e in names if e not in ALL]
     if unknown or not names:
         raise EngineError(f"unknown engine(s) {', '.join(unknown) or repr(text)} (accepted: {', '.join(ALL)})")

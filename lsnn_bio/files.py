@@ -5,6 +5,7 @@ file gets the permissions the umask allows (``mkstemp`` alone would give 0600). 
 named ``.NAME.PID.XXXXXXXX.tmpSUFFIX``; one left by a killed process (its PID no longer runs) is
 removed by the next write of the same file.
 """
+
 import os
 import re
 import tempfile
@@ -47,8 +48,9 @@ def write_atomically(path, content):
     path = check_writable(path)
     remove_stale_temporaries(path)
     try:
-        descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=f".tmp{path.suffix}",
-                                            dir=path.parent)
+        descriptor, name = tempfile.mkstemp(
+            prefix=f".{path.name}.{os.getpid()}.", suffix=f".tmp{path.suffix}", dir=path.parent
+        )
     except OSError as error:
         raise OutputPathError(f"{path}: cannot create a file in {path.parent}: {error.strerror}") from error
     temporary = Path(name)

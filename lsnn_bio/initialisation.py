@@ -10,6 +10,7 @@ same network and adding a projection leaves the others' weights unchanged.
 This module only draws: ``documents.py`` has validated every entry into a
 ``ProjectionEntry`` of names and numbers, so nothing here can be wrong about a document.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +64,9 @@ def initialise_projections(entries, sizes, signs, seed):
             delays = rng.integers(low, high + 1, (n_pre, n_post))
         else:
             delays = np.full((n_pre, n_post), entry.delay, dtype=np.int64)
-        sign = np.where(weights < 0, -1, 1) if entry.sign == "free" else np.repeat(presynaptic_signs[:, None], n_post, 1)
+        sign = (
+            np.where(weights < 0, -1, 1) if entry.sign == "free" else np.repeat(presynaptic_signs[:, None], n_post, 1)
+        )
         weights = np.abs(weights) * sign
 
         pre_offset = 0
@@ -75,7 +78,9 @@ def initialise_projections(entries, sizes, signs, seed):
                 i, j = np.nonzero(mask[rows, cols])
                 projections.append(
                     Projection(
-                        name=entry.name if len(entry.sources) * len(entry.targets) == 1 else f"{entry.name}_{source}_to_{target}",
+                        name=entry.name
+                        if len(entry.sources) * len(entry.targets) == 1
+                        else f"{entry.name}_{source}_to_{target}",
                         source=source,
                         target=target,
                         i=i.astype(np.int64),
@@ -150,4 +155,3 @@ def balanced_signed(signs, n_post, rng):
     w = w / radius if radius > 0 else w
     columns = np.arange(n_post) if n >= n_post else rng.integers(0, n, n_post)
     return np.abs(w[:, columns])
-

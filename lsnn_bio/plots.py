@@ -3,6 +3,7 @@
 Figures are drawn on matplotlib's Agg canvas directly, never through pyplot's global state,
 so importing this module changes nothing for a notebook that uses another backend.
 """
+
 import io
 import math
 
@@ -57,14 +58,28 @@ def raster_figure(spec, result, events=(), title="", inputs=None, class_names=No
     ax.set_ylim(-0.5, offset + max(2.0, 0.06 * offset))
     ax.set_ylabel("neuron")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    population_legend = ax.legend(handles=_population_handles([p.name if p.model.name == p.name else
-                                                               f"{p.name} ({p.model.name})" for p in spiking]),
-                                  loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="population",
-                                  title_fontsize=8, frameon=False)
+    population_legend = ax.legend(
+        handles=_population_handles(
+            [p.name if p.model.name == p.name else f"{p.name} ({p.model.name})" for p in spiking]
+        ),
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+        title="population",
+        title_fontsize=8,
+        frameon=False,
+    )
     if handles:
         ax.add_artist(population_legend)
-        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(1.01, 0.0), fontsize=8, title="task epoch",
-                  title_fontsize=8, frameon=False)
+        ax.legend(
+            handles=handles,
+            loc="lower left",
+            bbox_to_anchor=(1.01, 0.0),
+            fontsize=8,
+            title="task epoch",
+            title_fontsize=8,
+            frameon=False,
+        )
     for population in readouts:
         ax = row[population.name]
         trace = np.asarray(result.states[population.name, population.model.output])
@@ -99,8 +114,9 @@ def segment_raster_figure(segment, title):
     for epoch in segment.epochs:
         kinds = epoch.array_annotations.get("kind", epoch.labels)
         labels = epoch.array_annotations.get("label", [""] * len(epoch))
-        for start, duration, kind, label in zip(epoch.rescale(unit).magnitude,
-                                                epoch.durations.rescale(unit).magnitude, kinds, labels):
+        for start, duration, kind, label in zip(
+            epoch.rescale(unit).magnitude, epoch.durations.rescale(unit).magnitude, kinds, labels
+        ):
             spans.append((float(start), float(start + duration), str(kind), str(label)))
     handles = _shade([ax], spans)
     populations = list(dict.fromkeys(t.annotations.get("source_population") for t in trains))
@@ -120,14 +136,29 @@ def segment_raster_figure(segment, title):
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     legends = []
     if any(p is not None for p in populations):
-        legends.append(ax.legend(handles=_population_handles([str(p) for p in populations]), loc="upper left",
-                                 bbox_to_anchor=(1.01, 1.0), fontsize=8, title="population", title_fontsize=8,
-                                 frameon=False))
+        legends.append(
+            ax.legend(
+                handles=_population_handles([str(p) for p in populations]),
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1.0),
+                fontsize=8,
+                title="population",
+                title_fontsize=8,
+                frameon=False,
+            )
+        )
     if handles:
         if legends:
             ax.add_artist(legends[0])
-        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(1.01, 0.0), fontsize=8, title="epoch",
-                  title_fontsize=8, frameon=False)
+        ax.legend(
+            handles=handles,
+            loc="lower left",
+            bbox_to_anchor=(1.01, 0.0),
+            fontsize=8,
+            title="epoch",
+            title_fontsize=8,
+            frameon=False,
+        )
     ax.set_xlabel(f"time ({unit.dimensionality.string})")
     ax.set_ylabel("spike train")
     ax.set_title(title)
@@ -135,9 +166,13 @@ def segment_raster_figure(segment, title):
 
 
 # (key in the statistics, per-train or per-pair, axis label)
-DISTRIBUTIONS = (("rate_hz", "train", "firing rate (Hz)"), ("cv_isi", "train", "CV of inter-spike intervals"),
-                 ("fano_factor", "train", "Fano factor of spike counts"),
-                 ("correlation", "pair", "spike-count correlation"), ("van_rossum", "pair", "van Rossum distance"))
+DISTRIBUTIONS = (
+    ("rate_hz", "train", "firing rate (Hz)"),
+    ("cv_isi", "train", "CV of inter-spike intervals"),
+    ("fano_factor", "train", "Fano factor of spike counts"),
+    ("correlation", "pair", "spike-count correlation"),
+    ("van_rossum", "pair", "van Rossum distance"),
+)
 
 
 def distributions(stats, pairs, sides):
@@ -155,8 +190,10 @@ def distributions_figure(stats, pairs, sides):
     figure = _figure(13, 7.5)
     grid = figure.subplots(2, 3).ravel()
     for ax, (key, kind, label) in zip(grid, DISTRIBUTIONS):
-        values = {side: _finite(pairs[side][key] if kind == "pair" else [t[key] for t in stats[side]["trains"]])
-                  for side in sides}
+        values = {
+            side: _finite(pairs[side][key] if kind == "pair" else [t[key] for t in stats[side]["trains"]])
+            for side in sides
+        }
         log = key == "rate_hz" and _spans_decades(values.values())
         for i, side in enumerate(sides):
             data = values[side][values[side] > 0] if log else values[side]
@@ -165,8 +202,15 @@ def distributions_figure(stats, pairs, sides):
             weights = np.full(data.size, 1.0 / data.size)
             edges = _edges(data, log)
             ax.hist(data, bins=edges, weights=weights, histtype="stepfilled", alpha=0.3, color=f"C{i}")
-            ax.hist(data, bins=edges, weights=weights, histtype="step", lw=1.2, color=f"C{i}",
-                    label=f"{side} (n = {data.size})")
+            ax.hist(
+                data,
+                bins=edges,
+                weights=weights,
+                histtype="step",
+                lw=1.2,
+                color=f"C{i}",
+                label=f"{side} (n = {data.size})",
+            )
             ax.axvline(float(np.mean(data)), color=f"C{i}", ls="--", lw=1)
         if log:
             ax.set_xscale("log")
@@ -199,8 +243,10 @@ def _counts_panel(ax, stats, sides):
 def _population_handles(names):
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], marker="|", linestyle="None", markersize=9, markeredgewidth=2, color=f"C{i % 10}",
-                   label=name) for i, name in enumerate(names)]
+    return [
+        Line2D([], [], marker="|", linestyle="None", markersize=9, markeredgewidth=2, color=f"C{i % 10}", label=name)
+        for i, name in enumerate(names)
+    ]
 
 
 def _finite(values):
@@ -224,7 +270,7 @@ def _edges(data, log):
         edges = np.histogram_bin_edges(np.log10(data) if log else data, bins="auto")
         if edges.size > 41:
             edges = np.linspace(low, high, 41)
-    return 10.0 ** edges if log else edges
+    return 10.0**edges if log else edges
 
 
 def _shade(axes, spans):

@@ -18,6 +18,7 @@ Streams and who draws from them:
 - ``data_split``: a task's seeded partition of a fixed data set into train/validation/test;
 - ``validation`` and ``test``: a generated task's fixed held-out trials, from the *task's* seed.
 """
+
 import hashlib
 
 import numpy as np

@@ -4,6 +4,7 @@ The trials are the first trials of one held-out split of the task (test by
 default; their stimulus, cue and label times become Neo Events and Epochs),
 simulated by one compiled Brian2 binary.
 """
+
 import sys
 from pathlib import Path
 
@@ -27,8 +28,9 @@ def record_plan(spec, variables):
     return plan
 
 
-def simulate(path, trials, out, record=(), engine="cpp_standalone", raster=None, directory=None, split="test",
-             log=sys.stderr):
+def simulate(
+    path, trials, out, record=(), engine="cpp_standalone", raster=None, directory=None, split="test", log=sys.stderr
+):
     """Held-out trials of a trained checkpoint, simulated by Brian2 and written as Neo; no torch involved.
 
     This is how a trained network meets data: its activity on the task's own trials, in
@@ -43,8 +45,11 @@ def simulate(path, trials, out, record=(), engine="cpp_standalone", raster=None,
     trained = load_trained(path)
     plan = record_plan(trained.spec, record)
     batches = held_out_trials(trained.task, split, trials)
-    print(f"[simulate] {sum(b.size for b in batches)} {split} trials of {trained.model_name} on {engine}", file=log,
-          flush=True)
+    print(
+        f"[simulate] {sum(b.size for b in batches)} {split} trials of {trained.model_name} on {engine}",
+        file=log,
+        flush=True,
+    )
     network = BrianNetwork(trained.spec, engine=engine, steps=trained.task.steps, record=plan, directory=directory)
     results, events = [], []
     for batch in batches:
@@ -52,14 +57,33 @@ def simulate(path, trials, out, record=(), engine="cpp_standalone", raster=None,
             results.append(network.run({trained.input: batch.inputs[:, b]}))
             events.append(batch.events[b])
     simulator = "brian2cuda" if network.engine == "cuda_standalone" else "brian2"
-    annotations = {"checkpoint": str(path), "checkpoint_sha256": trained.digest, "engine": network.engine,
-                   "experiment": trained.experiment.name, "task": trained.task.name, "split": split}
-    block = to_block(trained.spec, results, dt=trained.spec.dt, simulator=simulator, annotations=annotations, events=events)
+    annotations = {
+        "checkpoint": str(path),
+        "checkpoint_sha256": trained.digest,
+        "engine": network.engine,
+        "experiment": trained.experiment.name,
+        "task": trained.task.name,
+        "split": split,
+    }
+    block = to_block(
+        trained.spec, results, dt=trained.spec.dt, simulator=simulator, annotations=annotations, events=events
+    )
     write_block(block, out)
     if raster:
         from .plots import raster as draw
 
-        draw(trained.spec, results[0], raster, events=events[0], title=f"{trained.model_name}, {split} trial 0 ({simulator})",
-             inputs=batches[0].inputs[:, 0], class_names=getattr(trained.task, "class_names", None))
-    return {"out": str(out), "trials": len(results), "raster": str(raster) if raster else None,
-            "spikes": int(sum(r.spikes[p].sum() for r in results for p in r.spikes))}
+        draw(
+            trained.spec,
+            results[0],
+            raster,
+            events=events[0],
+            title=f"{trained.model_name}, {split} trial 0 ({simulator})",
+            inputs=batches[0].inputs[:, 0],
+            class_names=getattr(trained.task, "class_names", None),
+        )
+    return {
+        "out": str(out),
+        "trials": len(results),
+        "raster": str(raster) if raster else None,
+        "spikes": int(sum(r.spikes[p].sum() for r in results for p in r.spikes)),
+    }

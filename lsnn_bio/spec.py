@@ -4,6 +4,7 @@ Numpy arrays and Brian2 quantities only. Weights are float64 arrays in SI units
 of the synapse model's ``w`` (``Projection.w_unit`` says which), delays are
 integer time steps. Nothing here knows about torch or about running Brian2.
 """
+
 from dataclasses import dataclass, field, replace
 
 import numpy as np

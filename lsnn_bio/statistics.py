@@ -32,6 +32,7 @@ Conventions (what "pooled over segments" means here):
 
 NaN values are excluded from a summary's mean / sd / median and counted in its ``n_excluded``.
 """
+
 import math
 import warnings
 
@@ -63,8 +64,14 @@ def spike_statistics(block, *, bin_size=0.02, tau=0.01, fano_window=0.1, van_ros
     ``bin_size``, ``tau`` and ``fano_window`` are times: quantities, or numbers in seconds.
     ``source`` names the block in error messages (a file path, for example).
     """
-    return statistics_and_pairs(block, bin_size=bin_size, tau=tau, fano_window=fano_window,
-                                van_rossum_segments=van_rossum_segments, source=source)[0]
+    return statistics_and_pairs(
+        block,
+        bin_size=bin_size,
+        tau=tau,
+        fano_window=fano_window,
+        van_rossum_segments=van_rossum_segments,
+        source=source,
+    )[0]
 
 
 def statistics_and_pairs(block, *, bin_size=0.02, tau=0.01, fano_window=0.1, van_rossum_segments=10, source=None):
@@ -81,8 +88,12 @@ def statistics_and_pairs(block, *, bin_size=0.02, tau=0.01, fano_window=0.1, van
         # Elephant 1.2 passes quantities' deprecated copy= argument on every call.
         warnings.filterwarnings("ignore", category=getattr(pq, "QuantitiesDeprecationWarning", DeprecationWarning))
         stats, pairs = _statistics(block, _ms(bin_s), _ms(tau_s), _ms(window_s), van_rossum_segments, source)
-    stats["parameters"] = {"bin_size_s": bin_s, "tau_s": tau_s, "fano_window_s": window_s,
-                           "van_rossum_segments": int(van_rossum_segments)}
+    stats["parameters"] = {
+        "bin_size_s": bin_s,
+        "tau_s": tau_s,
+        "fano_window_s": window_s,
+        "van_rossum_segments": int(van_rossum_segments),
+    }
     stats["correlation"]["bin_size_s"], stats["van_rossum"]["tau_s"] = bin_s, tau_s
     return stats, pairs
 
@@ -101,16 +112,18 @@ def _statistics(block, bin_ms, tau_ms, window_ms, van_rossum_segments, source):
     for key in keys:
         items = [seg[key] for seg in identities if key in seg]
         first = items[0]
-        trains.append({
-            "key": key,
-            "name": first.name,
-            "source_population": first.annotations.get("source_population"),
-            "n_segments": len(items),
-            "spike_count": int(sum(len(t) for t in items)),
-            "rate_hz": _rate(items),
-            "cv_isi": _cv(items),
-            "fano_factor": _fano(items, window_ms),
-        })
+        trains.append(
+            {
+                "key": key,
+                "name": first.name,
+                "source_population": first.annotations.get("source_population"),
+                "n_segments": len(items),
+                "spike_count": int(sum(len(t) for t in items)),
+                "rate_hz": _rate(items),
+                "cv_isi": _cv(items),
+                "fano_factor": _fano(items, window_ms),
+            }
+        )
     correlation, correlations = _correlation(identities, keys, bin_ms)
     van_rossum, distances = _van_rossum(identities, keys, tau_ms, van_rossum_segments)
     spans = [_common_span(list(seg.values())) for seg in identities if seg]
@@ -122,13 +135,17 @@ def _statistics(block, bin_ms, tau_ms, window_ms, van_rossum_segments, source):
         "n_spikes": int(sum(t["spike_count"] for t in trains)),
         "matched_by": matched_by,
         "mean_segment_duration_s": float(np.mean(durations)) / 1e3 if durations else 0.0,
-        "segment_durations_s": {"min": float(min(durations)) / 1e3 if durations else 0.0,
-                                "max": float(max(durations)) / 1e3 if durations else 0.0},
+        "segment_durations_s": {
+            "min": float(min(durations)) / 1e3 if durations else 0.0,
+            "max": float(max(durations)) / 1e3 if durations else 0.0,
+        },
         "parameters": {},
         "rate_hz": {**_summary(rates), "n_silent": int(sum(1 for t in trains if t["spike_count"] == 0))},
         "cv_isi": _summary([t["cv_isi"] for t in trains]),
-        "fano_factor": {**_summary([t["fano_factor"] for t in trains]),
-                        "over": "trials" if n_segments >= 2 else f"{window_ms:g} ms windows"},
+        "fano_factor": {
+            **_summary([t["fano_factor"] for t in trains]),
+            "over": "trials" if n_segments >= 2 else f"{window_ms:g} ms windows",
+        },
         "correlation": correlation,
         "van_rossum": van_rossum,
         "trains": trains,
@@ -147,28 +164,42 @@ def plausibility(stats):
     found = []
     rate = stats["rate_hz"]
     if rate["n"] and rate["mean"] > MAX_MEAN_RATE_HZ:
-        found.append(f"mean firing rate {rate['mean']:.3g} Hz is above a few hundred Hz: are the spike times in "
-                     "the units the file says (e.g. milliseconds stored as microseconds)?")
+        found.append(
+            f"mean firing rate {rate['mean']:.3g} Hz is above a few hundred Hz: are the spike times in "
+            "the units the file says (e.g. milliseconds stored as microseconds)?"
+        )
     if rate["n"] and stats["n_spikes"] and rate["mean"] < MIN_MEAN_RATE_HZ:
-        found.append(f"mean firing rate {rate['mean']:.3g} Hz is below one spike in 20 s: are the spike times in "
-                     "the units the file says (e.g. milliseconds stored as seconds)?")
+        found.append(
+            f"mean firing rate {rate['mean']:.3g} Hz is below one spike in 20 s: are the spike times in "
+            "the units the file says (e.g. milliseconds stored as seconds)?"
+        )
     fastest = max(stats["trains"], key=lambda t: t["rate_hz"] if math.isfinite(t["rate_hz"]) else -1.0, default=None)
     if fastest is not None and fastest["rate_hz"] > MAX_TRAIN_RATE_HZ:
-        found.append(f"train {fastest['name'] or fastest['key']} fires at {fastest['rate_hz']:.3g} Hz, faster than "
-                     "a refractory period allows: check the time units")
+        found.append(
+            f"train {fastest['name'] or fastest['key']} fires at {fastest['rate_hz']:.3g} Hz, faster than "
+            "a refractory period allows: check the time units"
+        )
     durations = stats["segment_durations_s"]
     if stats["n_segments"] and durations["min"] < MIN_SEGMENT_S:
-        found.append(f"the shortest segment lasts {durations['min'] * 1e3:.3g} ms: a trial that short suggests a "
-                     "time-unit mix-up (or t_start/t_stop not set)")
+        found.append(
+            f"the shortest segment lasts {durations['min'] * 1e3:.3g} ms: a trial that short suggests a "
+            "time-unit mix-up (or t_start/t_stop not set)"
+        )
     if stats["n_segments"] and durations["max"] > MAX_SEGMENT_S:
-        found.append(f"the longest segment lasts {durations['max'] / 3600:.3g} hours: more than a day suggests a "
-                     "time-unit mix-up")
+        found.append(
+            f"the longest segment lasts {durations['max'] / 3600:.3g} hours: more than a day suggests a "
+            "time-unit mix-up"
+        )
     if stats["n_trains"] and stats["n_spikes"] == 0:
-        found.append(f"all {stats['n_trains']} spike trains are empty: rates are 0 and CV, Fano factor and "
-                     "correlations are undefined")
+        found.append(
+            f"all {stats['n_trains']} spike trains are empty: rates are 0 and CV, Fano factor and "
+            "correlations are undefined"
+        )
     elif stats["n_trains"] and rate["n_silent"] * 2 > stats["n_trains"]:
-        found.append(f"{rate['n_silent']} of {stats['n_trains']} spike trains never spike: most statistics "
-                     "describe the few that do")
+        found.append(
+            f"{rate['n_silent']} of {stats['n_trains']} spike trains never spike: most statistics "
+            "describe the few that do"
+        )
     return found
 
 
@@ -177,13 +208,16 @@ def plausibility(stats):
 
 def _segments_in_ms(block, source):
     where = source or f"block '{block.name}'"
-    segments = [[train if train.dimensionality.string == "ms" else train.rescale(pq.ms) for train in segment.spiketrains]
-                for segment in block.segments]
+    segments = [
+        [train if train.dimensionality.string == "ms" else train.rescale(pq.ms) for train in segment.spiketrains]
+        for segment in block.segments
+    ]
     if not any(segments):
         signals = sum(len(s.analogsignals) + len(s.irregularlysampledsignals) for s in block.segments)
         raise NoSpikeTrainsError(
             f"{where}: has no spike trains ({len(block.segments)} segments, {signals} signals); "
-            "the statistics compare spike trains (SpikeTrain objects in the Block's segments)")
+            "the statistics compare spike trains (SpikeTrain objects in the Block's segments)"
+        )
     return segments
 
 
@@ -289,8 +323,15 @@ def _correlation(identities, keys, bin_ms):
     result = {"bin_size_s": bin_ms / 1e3, "n_bins": int(round(offset / bin_ms)), "n_pairs": 0}
     if len(keys) < 2 or offset == 0:
         return {**_summary([]), **result, "n_excluded": 0}, np.empty(0)
-    trains = [neo.SpikeTrain(np.sort(np.concatenate(pieces[key])) if pieces[key] else np.empty(0), units=pq.ms,
-                             t_start=0.0, t_stop=offset) for key in keys]
+    trains = [
+        neo.SpikeTrain(
+            np.sort(np.concatenate(pieces[key])) if pieces[key] else np.empty(0),
+            units=pq.ms,
+            t_start=0.0,
+            t_stop=offset,
+        )
+        for key in keys
+    ]
     binned = BinnedSpikeTrain(trains, bin_size=bin_ms * pq.ms, t_start=0.0 * pq.ms, t_stop=offset * pq.ms)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -323,10 +364,21 @@ def _summary(values):
     values = np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
     finite = values[np.isfinite(values)]
     if finite.size == 0:
-        return {"mean": math.nan, "std": math.nan, "median": math.nan, "min": math.nan, "max": math.nan,
-                "n": 0, "n_excluded": int(values.size)}
-    return {"mean": float(finite.mean()), "std": float(finite.std()), "median": float(np.median(finite)),
-            "min": float(finite.min()), "max": float(finite.max()), "n": int(finite.size),
-            "n_excluded": int(values.size - finite.size)}
-
-
+        return {
+            "mean": math.nan,
+            "std": math.nan,
+            "median": math.nan,
+            "min": math.nan,
+            "max": math.nan,
+            "n": 0,
+            "n_excluded": int(values.size),
+        }
+    return {
+        "mean": float(finite.mean()),
+        "std": float(finite.std()),
+        "median": float(np.median(finite)),
+        "min": float(finite.min()),
+        "max": float(finite.max()),
+        "n": int(finite.size),
+        "n_excluded": int(values.size - finite.size),
+    }

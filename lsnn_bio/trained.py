@@ -6,6 +6,7 @@ the arrays replace its synapses and per-neuron parameters, and the resulting
 ``spec`` is what Brian2 simulates. Only ``validate`` builds a twin from it, to
 compare the two engines.
 """
+
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path

@@ -5,6 +5,7 @@ twin and for numpy arrays in the spec) and where document strings such as
 ``"20 ms"`` or ``"1.8 * volt"`` become quantities. Parsing walks a whitelisted
 syntax tree; nothing in a document is ever executed.
 """
+
 import ast
 
 import brian2
@@ -14,13 +15,9 @@ from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, Unit, get_dim
 MS = 1e-3  # one millisecond in seconds: for the edges that speak ms (Neo's times, figure axes, task options)
 
 _UNIT_NAMES = {
-    name: value
-    for name, value in vars(brian2.units).items()
-    if isinstance(value, Unit) and not name.startswith("_")
+    name: value for name, value in vars(brian2.units).items() if isinstance(value, Unit) and not name.startswith("_")
 }
-_UNIT_NAMES.update(
-    {name: value for name, value in vars(brian2.units.allunits).items() if isinstance(value, Unit)}
-)
+_UNIT_NAMES.update({name: value for name, value in vars(brian2.units.allunits).items() if isinstance(value, Unit)})
 # Also accept the symbols Brian2 prints ("V", "A", "S", "ohm"), so printed values parse back.
 _UNIT_NAMES.update({str(u): u for u in list(_UNIT_NAMES.values()) if str(u).isidentifier()})
 
@@ -49,9 +46,7 @@ def parse_quantity(text):
 
 
 def _evaluate(node, text):
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(
-        node.value, bool
-    ):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         return float(node.value)
     if isinstance(node, ast.Name):
         if node.id in _UNIT_NAMES:
@@ -113,8 +108,15 @@ def seconds(value, name="time"):
 
 
 # Brian2 unit -> the unit PyNN reports in Neo, and the factor from SI.
-_NEO_UNITS = (("volt", "mV", 1e3), ("second", "ms", 1e3), ("amp", "nA", 1e9), ("siemens", "uS", 1e6),
-              ("farad", "nF", 1e9), ("ohm", "MOhm", 1e-6), ("hertz", "Hz", 1.0))
+_NEO_UNITS = (
+    ("volt", "mV", 1e3),
+    ("second", "ms", 1e3),
+    ("amp", "nA", 1e9),
+    ("siemens", "uS", 1e6),
+    ("farad", "nF", 1e9),
+    ("ohm", "MOhm", 1e-6),
+    ("hertz", "Hz", 1.0),
+)
 _SI_BASE = (("m", "m"), ("kg", "kg"), ("s", "s"), ("A", "A"), ("K", "K"), ("mol", "mol"), ("cd", "cd"))
 
 

@@ -9,6 +9,7 @@ The split defaults to test: validation reports the frozen, finished model beside
 the twin's test figure in summary.json, on the same trials. Use the validation
 split whenever the Brian2 figure feeds a decision (a device, a dtype, a model).
 """
+
 import sys
 import time
 
@@ -31,8 +32,16 @@ def predictions(outputs, batch):
     return logits.argmax(-1)[mask].numpy(), torch.as_tensor(batch.labels)[mask].numpy()
 
 
-def validate(path, engine="cpp_standalone", split="test", trials=None, directory=None, progress=True, device="cpu",
-             log=sys.stderr):
+def validate(
+    path,
+    engine="cpp_standalone",
+    split="test",
+    trials=None,
+    directory=None,
+    progress=True,
+    device="cpu",
+    log=sys.stderr,
+):
     """Brian2's accuracy on held-out trials beside the twin's, from the checkpoint alone.
 
     This is the evidence that the trained network works where it will be used (Brian2,
@@ -44,10 +53,18 @@ def validate(path, engine="cpp_standalone", split="test", trials=None, directory
     task = trained.task
     batches = held_out_trials(task, split, trials)
     count = sum(b.size for b in batches)
-    print(f"[validate] {trained.model_name}: {count} {split} trials of {task.steps} steps on {engine}", file=log, flush=True)
+    print(
+        f"[validate] {trained.model_name}: {count} {split} trials of {task.steps} steps on {engine}",
+        file=log,
+        flush=True,
+    )
     config = trained.experiment.config
-    twin = Twin(trained.spec, dtype=getattr(torch, config["dtype"]), device=device,
-                pseudo_derivative=config["pseudo_derivative"]["function"])
+    twin = Twin(
+        trained.spec,
+        dtype=getattr(torch, config["dtype"]),
+        device=device,
+        pseudo_derivative=config["pseudo_derivative"]["function"],
+    )
     output = (trained.readout, trained.spec.populations[trained.readout].model.output)
 
     start = time.perf_counter()
@@ -72,15 +89,18 @@ def validate(path, engine="cpp_standalone", split="test", trials=None, directory
             outputs.append(brian.states[output])
             for population, raster in brian.spikes.items():
                 brian_spikes.setdefault(population, []).append(raster)
-                twin_spikes.setdefault(population, []).append(result.spikes[population][:, b].cpu().numpy().astype(bool))
+                twin_spikes.setdefault(population, []).append(
+                    result.spikes[population][:, b].cpu().numpy().astype(bool)
+                )
             bar.update(1)
         predicted, _ = predictions(np.stack(outputs, axis=1), batch)
         brian_predicted.append(predicted)
     bar.close()
 
     twin_predicted, brian_predicted, labels = (np.concatenate(x) for x in (twin_predicted, brian_predicted, labels))
-    spikes = spike_agreement({p: np.concatenate(v) for p, v in twin_spikes.items()},
-                             {p: np.concatenate(v) for p, v in brian_spikes.items()})
+    spikes = spike_agreement(
+        {p: np.concatenate(v) for p, v in twin_spikes.items()}, {p: np.concatenate(v) for p, v in brian_spikes.items()}
+    )
     return {
         "checkpoint": str(path),
         "checkpoint_sha256": trained.digest,

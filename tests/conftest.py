@@ -1,4 +1,5 @@
 """Every fixture of the suite (tests never import this module; pytest hands fixtures to them by name)."""
+
 from pathlib import Path
 
 import numpy as np
@@ -123,8 +124,13 @@ def cpp_net(store_recall_spec, tmp_path_factory):
     """The same network compiled once as a C++ standalone binary (the slow part of its tests)."""
     from lsnn_bio.brian import BrianNetwork
 
-    return BrianNetwork(store_recall_spec, engine="cpp_standalone", steps=BRIAN_STEPS, record=BRIAN_RECORD,
-                        directory=tmp_path_factory.mktemp("cpp"))
+    return BrianNetwork(
+        store_recall_spec,
+        engine="cpp_standalone",
+        steps=BRIAN_STEPS,
+        record=BRIAN_RECORD,
+        directory=tmp_path_factory.mktemp("cpp"),
+    )
 
 
 # --------------------------------------------------------------------------- training
@@ -135,9 +141,19 @@ def experiment_path(models):
     return models.parent / "training" / "store_recall.yaml"
 
 
-SMALL_RUN = ["task.symbol_ms=20", "batch_size=16", "validation.every=4", "validation.batch_size=16",
-             "checkpoint_every=4", "test_batch_size=64", "task.validation_sequences=16", "task.test_sequences=24",
-             "stop=null", "dtype=float64", "compile=false"]
+SMALL_RUN = [
+    "task.symbol_ms=20",
+    "batch_size=16",
+    "validation.every=4",
+    "validation.batch_size=16",
+    "checkpoint_every=4",
+    "test_batch_size=64",
+    "task.validation_sequences=16",
+    "task.test_sequences=24",
+    "stop=null",
+    "dtype=float64",
+    "compile=false",
+]
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ products of state variables), integration methods left to Brian2 or named,
 several populations and projections with delays. ``make_model(seed)`` returns
 the document texts and the features it used, so a failure names the model class.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,7 +54,12 @@ def _lif(rng, name, dt_ms):
     else:
         lines.append("dv/dt = (E_L - v) / tau_m : volt{unless}")
         target, unit = "v", "mV"
-    parameters = {"E_L": _q(rng.uniform(-70, -60), "mV"), "tau_m": _q(tau_m, "ms"), "R": "100 Mohm", "tau_s": _q(rng.uniform(2, 8), "ms")}
+    parameters = {
+        "E_L": _q(rng.uniform(-70, -60), "mV"),
+        "tau_m": _q(tau_m, "ms"),
+        "R": "100 Mohm",
+        "tau_s": _q(rng.uniform(2, 8), "ms"),
+    }
     v_th = rng.uniform(-55, -48)
     literal_threshold = rng.random() < 0.5
     adaptive = rng.random() < 0.4
@@ -90,8 +96,17 @@ def _lif(rng, name, dt_ms):
         reset.insert(int(rng.integers(2)), "a += d_a")
         features.add("reset sequence")
     method = rng.choice([None, "exact", "euler", "rk2", "exponential_euler"])
-    return dict(lines=lines, threshold=threshold, reset=reset, parameters=parameters, initial={"v": _q(v_r, "mV")},
-                method=method, target=target, unit=unit, features=features)
+    return dict(
+        lines=lines,
+        threshold=threshold,
+        reset=reset,
+        parameters=parameters,
+        initial={"v": _q(v_r, "mV")},
+        method=method,
+        target=target,
+        unit=unit,
+        features=features,
+    )
 
 
 def _adex(rng, name, dt_ms):
@@ -103,18 +118,34 @@ def _adex(rng, name, dt_ms):
         "I_b : amp  # per-neuron parameter",
     ]
     features.add("per-neuron parameter")
-    parameters = {"C": "281 pF", "g_L": "30 nS", "E_L": "-70.6 mV", "V_T": _q(rng.uniform(-52, -48), "mV"),
-                  "Delta_T": _q(rng.uniform(1.5, 3), "mV"), "tau_w": _q(rng.uniform(80, 200), "ms"),
-                  "a_w": _q(rng.uniform(1, 6), "nS"), "b_w": _q(rng.uniform(20, 100), "pA"), "tau_s": "5 ms"}
+    parameters = {
+        "C": "281 pF",
+        "g_L": "30 nS",
+        "E_L": "-70.6 mV",
+        "V_T": _q(rng.uniform(-52, -48), "mV"),
+        "Delta_T": _q(rng.uniform(1.5, 3), "mV"),
+        "tau_w": _q(rng.uniform(80, 200), "ms"),
+        "a_w": _q(rng.uniform(1, 6), "nS"),
+        "b_w": _q(rng.uniform(20, 100), "pA"),
+        "tau_s": "5 ms",
+    }
     threshold = "v > -40*mV" if rng.random() < 0.5 else "v > V_cut"
     if "V_cut" in threshold:
         parameters["V_cut"] = "-40 mV"
     features.add("literal threshold" if "*mV" in threshold else "named threshold")
     reset = ["v = -70.6*mV", "w_a += b_w"] if rng.random() < 0.5 else ["w_a += b_w", "v = E_L"]
     features.add("reset sequence")
-    return dict(lines=lines, threshold=threshold, reset=reset, parameters=parameters,
-                initial={"v": "-70.6 mV", "I_b": _q(rng.uniform(0, 200), "pA")},
-                method=rng.choice(["euler", "rk2", "rk4"]), target="I_syn", unit="nA", features=features)
+    return dict(
+        lines=lines,
+        threshold=threshold,
+        reset=reset,
+        parameters=parameters,
+        initial={"v": "-70.6 mV", "I_b": _q(rng.uniform(0, 200), "pA")},
+        method=rng.choice(["euler", "rk2", "rk4"]),
+        target="I_syn",
+        unit="nA",
+        features=features,
+    )
 
 
 def _izhikevich(rng, name, dt_ms):
@@ -124,11 +155,24 @@ def _izhikevich(rng, name, dt_ms):
         "du/dt = a_iz*(b_iz*v - u) / ms : volt",
         "dI_syn/dt = -I_syn / tau_s : amp",
     ]
-    parameters = {"a_iz": _q(rng.uniform(0.02, 0.1), "1"), "b_iz": _q(rng.uniform(0.2, 0.25), "1"),
-                  "ohm_eff": "1 Mohm", "tau_s": "5 ms", "d_iz": _q(rng.uniform(2, 8), "mV")}
-    return dict(lines=lines, threshold="v >= 30*mV", reset=["v = -65*mV", "u += d_iz"], parameters=parameters,
-                initial={"v": "-65 mV", "u": "-13 mV"}, method=rng.choice(["euler", "rk2"]), target="I_syn", unit="nA",
-                features=features | {"literal threshold", "reset sequence"})
+    parameters = {
+        "a_iz": _q(rng.uniform(0.02, 0.1), "1"),
+        "b_iz": _q(rng.uniform(0.2, 0.25), "1"),
+        "ohm_eff": "1 Mohm",
+        "tau_s": "5 ms",
+        "d_iz": _q(rng.uniform(2, 8), "mV"),
+    }
+    return dict(
+        lines=lines,
+        threshold="v >= 30*mV",
+        reset=["v = -65*mV", "u += d_iz"],
+        parameters=parameters,
+        initial={"v": "-65 mV", "u": "-13 mV"},
+        method=rng.choice(["euler", "rk2"]),
+        target="I_syn",
+        unit="nA",
+        features=features | {"literal threshold", "reset sequence"},
+    )
 
 
 def _conductance(rng, name, dt_ms):
@@ -139,12 +183,28 @@ def _conductance(rng, name, dt_ms):
         "I_t = I_0*(1 + sin(2*pi*f_0*t)) : amp  # time-dependent drive",
     ]
     features.add("time-dependent subexpression")
-    parameters = {"g_L": "10 nS", "E_L": "-65 mV", "E_e": "0 mV", "C": "200 pF", "tau_e": _q(rng.uniform(2, 6), "ms"),
-                  "I_0": _q(rng.uniform(50, 150), "pA"), "f_0": _q(rng.uniform(2, 20), "Hz"), "V_th": "-50 mV",
-                  "V_r": "-60 mV"}
-    return dict(lines=lines, threshold="v > V_th", reset=["v = V_r"], parameters=parameters, initial={"v": "-65 mV"},
-                method=rng.choice([None, "euler", "rk2", "exponential_euler"]), target="g_e", unit="nS",
-                features=features | {"named threshold", "named reset"})
+    parameters = {
+        "g_L": "10 nS",
+        "E_L": "-65 mV",
+        "E_e": "0 mV",
+        "C": "200 pF",
+        "tau_e": _q(rng.uniform(2, 6), "ms"),
+        "I_0": _q(rng.uniform(50, 150), "pA"),
+        "f_0": _q(rng.uniform(2, 20), "Hz"),
+        "V_th": "-50 mV",
+        "V_r": "-60 mV",
+    }
+    return dict(
+        lines=lines,
+        threshold="v > V_th",
+        reset=["v = V_r"],
+        parameters=parameters,
+        initial={"v": "-65 mV"},
+        method=rng.choice([None, "euler", "rk2", "exponential_euler"]),
+        target="g_e",
+        unit="nS",
+        features=features | {"named threshold", "named reset"},
+    )
 
 
 def _dimensionless(rng, name, dt_ms):
@@ -162,9 +222,17 @@ def _dimensionless(rng, name, dt_ms):
         features.add("squares and products of state variables")
         threshold, reset = "x > 10", ["x = -1"]
         initial = {"x": "-1", "x_b": _q(rng.uniform(-0.5, -0.1), "1")}
-    return dict(lines=lines, threshold=threshold, reset=reset, parameters={"tau": _q(rng.uniform(5, 20), "ms")},
-                initial=initial, method=rng.choice([None, "euler", "rk4"]), target="x", unit="1",
-                features=features | {"literal threshold", "literal reset"})
+    return dict(
+        lines=lines,
+        threshold=threshold,
+        reset=reset,
+        parameters={"tau": _q(rng.uniform(5, 20), "ms")},
+        initial=initial,
+        method=rng.choice([None, "euler", "rk4"]),
+        target="x",
+        unit="1",
+        features=features | {"literal threshold", "literal reset"},
+    )
 
 
 FAMILIES = (_lif, _adex, _izhikevich, _conductance, _dimensionless)
@@ -239,8 +307,10 @@ def make_model(seed):
         scale = INPUT_SCALE[unit] * (12 if scaled else 1) * np.sqrt(n_in / 20)
         delay = _delay(rng, dt_ms, 0, max_delay_steps)
         connectivity = float(rng.choice([1.0, 0.5, 0.3]))
-        lines.append(f"  in_{name}: {{source: x, target: {name}, connectivity: {connectivity}, "
-                     f"weights: {{init: normal, scale: {_q(scale, unit)}}}, delay: {delay}}}")
+        lines.append(
+            f"  in_{name}: {{source: x, target: {name}, connectivity: {connectivity}, "
+            f"weights: {{init: normal, scale: {_q(scale, unit)}}}, delay: {delay}}}"
+        )
     for pre, _, _ in populations:
         for post, _, _ in populations:
             if rng.random() < 0.6:
@@ -251,8 +321,10 @@ def make_model(seed):
                     features.add("same-step recurrent synapses")
                 else:
                     features.add("delayed recurrent synapses")
-                lines.append(f"  {pre}_to_{post}: {{source: {pre}, target: {post}, connectivity: 0.3, "
-                             f"weights: {{init: normal, scale: {_q(scale, unit)}}}, delay: {delay}}}")
+                lines.append(
+                    f"  {pre}_to_{post}: {{source: {pre}, target: {post}, connectivity: 0.3, "
+                    f"weights: {{init: normal, scale: {_q(scale, unit)}}}, delay: {delay}}}"
+                )
     features.add(f"{n_populations} population{'s' if n_populations > 1 else ''}")
     features.add(f"dt {dt}")
     return Model(seed=seed, network="\n".join(lines) + "\n", neurons=neurons, features=features, input_size=n_in)
@@ -313,7 +385,9 @@ def assert_same_as_brian(report, where):
             continue
         first = int(np.argmax(relative > 0))
         name = ".".join(key)
-        assert relative[first] <= 1e-14, f"{where}: {name} first differs by {relative[first]:.2e} (relative) at step {first}"
+        assert relative[first] <= 1e-14, (
+            f"{where}: {name} first differs by {relative[first]:.2e} (relative) at step {first}"
+        )
         assert relative.max() <= 1e-6, f"{where}: {name} differs by {relative.max():.2e} (relative)"
 
 

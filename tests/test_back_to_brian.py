@@ -1,4 +1,5 @@
 """Back to Brian2: a trained checkpoint alone rebuilds the network; Brian2 agrees with the twin."""
+
 import json
 import os
 import subprocess
@@ -50,13 +51,16 @@ def test_simulate_reaches_brian2_without_torch(trained_run, tmp_path):
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name == 'torch' or name.startswith('torch.'):\n"
         "            raise ImportError('torch is blocked in this test')\n"
-        "sys.meta_path.insert(0, NoTorch())\n")
-    script = ("import sys\n"
-              "try:\n    import torch\nexcept ImportError:\n    pass\nelse:\n    sys.exit('the blocker let torch in')\n"
-              "from lsnn_bio.simulation import simulate\n"
-              f"report = simulate({str(trained_run)!r}, trials=2, out={str(tmp_path / 'a.nix')!r}, engine='runtime')\n"
-              "assert 'torch' not in sys.modules, 'torch was imported'\n"
-              "print(report['spikes'])\n")
+        "sys.meta_path.insert(0, NoTorch())\n"
+    )
+    script = (
+        "import sys\n"
+        "try:\n    import torch\nexcept ImportError:\n    pass\nelse:\n    sys.exit('the blocker let torch in')\n"
+        "from lsnn_bio.simulation import simulate\n"
+        f"report = simulate({str(trained_run)!r}, trials=2, out={str(tmp_path / 'a.nix')!r}, engine='runtime')\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print(report['spikes'])\n"
+    )
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment)
     assert result.returncode == 0, result.stderr
@@ -111,8 +115,20 @@ def test_validate_in_cpp_standalone_matches_the_twin(trained_run, tmp_path):
 
 
 def test_cli_validate_json_keys_on_the_validation_split(trained_run):
-    command = [sys.executable, "-m", "lsnn_bio.cli", "validate", str(trained_run), "--engine", "runtime",
-               "--split", "validation", "--trials", "3", "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "lsnn_bio.cli",
+        "validate",
+        str(trained_run),
+        "--engine",
+        "runtime",
+        "--split",
+        "validation",
+        "--trials",
+        "3",
+        "--json",
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -131,8 +147,9 @@ def test_checkpoint_of_another_model_is_refused(trained_run, tmp_path):
     with pytest.raises(CheckpointError, match=r"do not fit its model 'lsnn_store_recall' \(projection '\w+' is"):
         load_trained(forged)
     without_network = tmp_path / "twin_only.safetensors"  # decoded from the twin state: refused as well
-    checkpoints.save(without_network, dict(saved.meta, documents=documents),
-                     {k: v for k, v in saved.state.items() if k != "network"})
+    checkpoints.save(
+        without_network, dict(saved.meta, documents=documents), {k: v for k, v in saved.state.items() if k != "network"}
+    )
     with pytest.raises(CheckpointError, match="do not fit its model 'lsnn_store_recall'"):
         load_trained(without_network)
 
@@ -148,7 +165,9 @@ def test_simulate_writes_neo_in_pynn_layout_with_a_raster(trained_run, tmp_path)
     from lsnn_bio.simulation import simulate
 
     out = tmp_path / "activity.nix"
-    report = simulate(trained_run, trials=2, out=out, record=["v", "A"], engine="runtime", raster=tmp_path / "raster.png")
+    report = simulate(
+        trained_run, trials=2, out=out, record=["v", "A"], engine="runtime", raster=tmp_path / "raster.png"
+    )
     block = read_block(out)
     assert len(block.segments) == 2 and report["trials"] == 2
     segment = block.segments[0]
@@ -190,14 +209,21 @@ def test_simulate_refuses_bad_requests_before_writing(trained_run, tmp_path):
 
 
 def test_old_spelling_of_an_engine_gets_a_one_line_hint(tmp_path):
-    cases = ((["validate", "run.safetensors", "--device", "cpp_standalone"], "--device is the torch device of the twin "
-              "(cpu, cuda); for a Brian2 engine use --engine cpp_standalone"),
-             (["simulate", "run.safetensors", "--trials", "1", "--out", "a.nix", "--device", "runtime"],
-              "simulate runs no torch; for a Brian2 engine use --engine runtime"),
-             (["train", "experiment.yaml", "--out", "run", "--device", "numpy"], "not a torch device (accepted: cpu, cuda)"))
+    cases = (
+        (
+            ["validate", "run.safetensors", "--device", "cpp_standalone"],
+            "--device is the torch device of the twin (cpu, cuda); for a Brian2 engine use --engine cpp_standalone",
+        ),
+        (
+            ["simulate", "run.safetensors", "--trials", "1", "--out", "a.nix", "--device", "runtime"],
+            "simulate runs no torch; for a Brian2 engine use --engine runtime",
+        ),
+        (["train", "experiment.yaml", "--out", "run", "--device", "numpy"], "not a torch device (accepted: cpu, cuda)"),
+    )
     for arguments, hint in cases:
-        result = subprocess.run([sys.executable, "-m", "lsnn_bio.cli", *arguments], capture_output=True, text=True,
-                                cwd=tmp_path)
+        result = subprocess.run(
+            [sys.executable, "-m", "lsnn_bio.cli", *arguments], capture_output=True, text=True, cwd=tmp_path
+        )
         assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
         assert result.stderr.startswith(f"lsnn-bio {arguments[0]}: --device ") and hint in result.stderr
     assert list(tmp_path.iterdir()) == []

@@ -1,4 +1,5 @@
 """The Brian2 builder: numpy and C++ standalone agree, the binary is reused, CUDA code generates."""
+
 from pathlib import Path
 
 import brian2

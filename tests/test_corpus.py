@@ -15,6 +15,7 @@ a time, so where states first differ it is by about an ulp (at most 1e-14 of the
 variable's range); chaotic dynamics (the v**2 of Izhikevich) may amplify that
 afterwards without changing a spike. Most models stay within 1e-13 throughout.
 """
+
 import pytest
 import torch
 
@@ -34,8 +35,9 @@ def compare_with_brian(seed, folder):
     found = calibrated(load_network(path, seed=seed), seed, STEPS)
     assert found is not None, f"model {seed} ({sorted(model.features)}) never fires at 5-120 Hz"
     spec, rate = found
-    report = check(path, steps=STEPS, engines=("twin64", "numpy"), seed=seed, rate_hz=rate, spec=spec,
-                   log=open("/dev/null", "w"))
+    report = check(
+        path, steps=STEPS, engines=("twin64", "numpy"), seed=seed, rate_hz=rate, spec=spec, log=open("/dev/null", "w")
+    )
     where = f"model {seed} ({', '.join(sorted(model.features))})"
     for engine, run in report.runs.items():
         hz = mean_rate(run.spikes, float(spec.dt))
@@ -60,9 +62,28 @@ def test_generated_model_sweep(seed, tmp_path):
 def test_corpus_covers_the_supported_class():
     """The default models exercise every idiom the corpus is meant to (so a green suite means something)."""
     features = set().union(*(make_model(seed).features for seed in DEFAULT))
-    wanted = {"literal threshold", "named threshold", "literal reset", "named reset", "subtractive reset",
-              "reset sequence", "refractory", "no refractory period", "unless refractory", "subexpression of i and N",
-              "per-neuron parameter", "time-dependent subexpression", "exponential nonlinearity",
-              "squares and products of state variables", "method chosen by Brian2", "method euler", "method rk2",
-              "same-step recurrent synapses", "delayed recurrent synapses", "2 populations", "dt 0.1 ms", "dt 1 ms"}
+    wanted = {
+        "literal threshold",
+        "named threshold",
+        "literal reset",
+        "named reset",
+        "subtractive reset",
+        "reset sequence",
+        "refractory",
+        "no refractory period",
+        "unless refractory",
+        "subexpression of i and N",
+        "per-neuron parameter",
+        "time-dependent subexpression",
+        "exponential nonlinearity",
+        "squares and products of state variables",
+        "method chosen by Brian2",
+        "method euler",
+        "method rk2",
+        "same-step recurrent synapses",
+        "delayed recurrent synapses",
+        "2 populations",
+        "dt 0.1 ms",
+        "dt 1 ms",
+    }
     assert wanted <= features, f"missing: {sorted(wanted - features)}"

@@ -1,4 +1,5 @@
 """Documents load into a NetworkSpec; bad documents give located, actionable errors."""
+
 import numpy as np
 import pytest
 
@@ -57,7 +58,9 @@ def test_paper_networks_load_with_expected_structure(models):
 
 def test_same_seed_same_network_other_seed_other_network(models):
     a, b, c = (load_network(models / "lsnn_store_recall.yaml", seed=s) for s in (5, 5, 6))
-    assert all(np.array_equal(p.w, q.w) and np.array_equal(p.delay, q.delay) for p, q in zip(a.projections, b.projections))
+    assert all(
+        np.array_equal(p.w, q.w) and np.array_equal(p.delay, q.delay) for p, q in zip(a.projections, b.projections)
+    )
     assert not np.array_equal(a.projections[0].w, c.projections[0].w)
 
 
@@ -116,7 +119,10 @@ def test_nonlinear_on_pre_is_rejected_by_the_twin(tmp_path):
 
 
 def test_plastic_synapse_and_pre_dependent_factor_are_rejected(tmp_path):
-    path = network(tmp_path, projections=', synapse: {model: "w : volt\\ndx/dt = -x/(5*ms) : 1 (clock-driven)", on_pre: "v_post += w"}')
+    path = network(
+        tmp_path,
+        projections=', synapse: {model: "w : volt\\ndx/dt = -x/(5*ms) : 1 (clock-driven)", on_pre: "v_post += w"}',
+    )
     with pytest.raises(UnsupportedConstruct, match="must declare only the weight"):
         Twin(load_network(path))
 
@@ -128,21 +134,28 @@ def test_unsupported_threshold_is_named(tmp_path):
     path.write_text(path.read_text())
     (tmp_path / "lif.yaml").write_text(text)
     spec = load_network(path)
-    with pytest.raises(UnsupportedConstruct, match=r"population 'P'.*threshold 'v > v_th or v < -v_th': a threshold must be one comparison"):
+    with pytest.raises(
+        UnsupportedConstruct,
+        match=r"population 'P'.*threshold 'v > v_th or v < -v_th': a threshold must be one comparison",
+    ):
         Twin(spec)
 
 
 def expsyn_network(tmp_path, models, scale):
     """A projection onto lif_expsyn (default synapse 'w : amp') with its own 'w : volt' synapse."""
     write(tmp_path, "lif_expsyn.yaml", (models / "lif_expsyn.yaml").read_text())
-    return write(tmp_path, "net.yaml", f"""network: expsyn
+    return write(
+        tmp_path,
+        "net.yaml",
+        f"""network: expsyn
 dt: 0.1 ms
 inputs: {{x: {{size: 5}}}}
 populations: {{P: {{neuron: lif_expsyn.yaml, size: 3}}}}
 projections:
   input: {{source: x, target: P, weights: {{init: normal, scale: {scale}}},
           synapse: {{model: "w : volt", on_pre: "v_post += w"}}}}
-""")
+""",
+    )
 
 
 def test_weight_scale_takes_the_unit_of_the_projections_own_synapse(tmp_path, models):
@@ -162,12 +175,14 @@ def test_a_projections_own_synapse_is_checked_by_brian2(tmp_path):
 
 
 def test_projection_entries_are_validated_before_anything_is_drawn(tmp_path):
-    for text, message in ((", connectivity: 1.5", r"connectivity.*1.5 is not a fraction in \(0, 1\]"),
-                          (", connectivity: lots", r"connectivity.*'lots' is not a fraction"),
-                          (", weights: {init: uniform}", r"weights.init.*unknown initialisation 'uniform'.*glorot_uniform"),
-                          (", sign: dale", r"key 'projections.input.sign'.*'dale' signs need a top-level 'dale' section"),
-                          (", delay: 0.5 ms", r"delay.*not a non-negative whole number of time steps"),
-                          (", autapses: maybe", r"autapses.*expected true or false")):
+    for text, message in (
+        (", connectivity: 1.5", r"connectivity.*1.5 is not a fraction in \(0, 1\]"),
+        (", connectivity: lots", r"connectivity.*'lots' is not a fraction"),
+        (", weights: {init: uniform}", r"weights.init.*unknown initialisation 'uniform'.*glorot_uniform"),
+        (", sign: dale", r"key 'projections.input.sign'.*'dale' signs need a top-level 'dale' section"),
+        (", delay: 0.5 ms", r"delay.*not a non-negative whole number of time steps"),
+        (", autapses: maybe", r"autapses.*expected true or false"),
+    ):
         with pytest.raises(DocumentError, match=message):
             load_network(network(tmp_path, projections=text))
 

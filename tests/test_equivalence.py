@@ -3,6 +3,7 @@
 Each case simulates >= 2000 steps of one random network with Poisson inputs at a
 rate that makes it fire at 5-50 Hz (asserted, so a silent network cannot pass).
 """
+
 import json
 import subprocess
 import sys
@@ -51,7 +52,9 @@ def test_twin64_numpy_and_cpp_standalone_spike_for_spike(case, models, tmp_path)
     report = check(path, steps=STEPS, engines=engines, seed=1, rate_hz=rate, directory=tmp_path / "build")
     spec = load_network(path, seed=1)
     for engine, rates in report.rates_hz(float(spec.dt)).items():
-        mean = sum(r * spec.populations[p].size for p, r in rates.items()) / sum(spec.populations[p].size for p in rates)
+        mean = sum(r * spec.populations[p].size for p, r in rates.items()) / sum(
+            spec.populations[p].size for p in rates
+        )
         assert 5 <= mean <= 50, f"{case}/{engine}: mean rate {mean:.1f} Hz is outside 5-50 Hz"
     agreement = report.agreement
     assert agreement["twin64~numpy"] == 1.0
@@ -64,8 +67,20 @@ def test_twin64_numpy_and_cpp_standalone_spike_for_spike(case, models, tmp_path)
 
 
 def test_check_command_prints_the_promised_json(models, tmp_path):
-    command = [sys.executable, "-m", "lsnn_bio.cli", "check", str(models / "lsnn_store_recall.yaml"),
-               "--steps", "300", "--engines", "twin64,twin32,numpy", "--json", "--rate", "20"]
+    command = [
+        sys.executable,
+        "-m",
+        "lsnn_bio.cli",
+        "check",
+        str(models / "lsnn_store_recall.yaml"),
+        "--steps",
+        "300",
+        "--engines",
+        "twin64,twin32,numpy",
+        "--json",
+        "--rate",
+        "20",
+    ]
     output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     data = json.loads(output)
     assert data["steps"] == 300
@@ -75,7 +90,15 @@ def test_check_command_prints_the_promised_json(models, tmp_path):
 
 
 def test_check_rejects_unknown_engine_clearly(models):
-    command = [sys.executable, "-m", "lsnn_bio.cli", "check", str(models / "lsnn_store_recall.yaml"), "--engines", "twin16"]
+    command = [
+        sys.executable,
+        "-m",
+        "lsnn_bio.cli",
+        "check",
+        str(models / "lsnn_store_recall.yaml"),
+        "--engines",
+        "twin16",
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 2
     assert "unknown engine(s) twin16" in result.stderr and "cpp_standalone" in result.stderr

@@ -1,4 +1,5 @@
 """Files appear whole or not at all, with the umask's permissions, and killed writes leave nothing for long."""
+
 import os
 import stat
 import subprocess
@@ -54,9 +55,11 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, err
 def test_a_killed_write_is_cleaned_up_by_the_next_one(tmp_path):
     """SIGKILL during a write leaves its temporary file; the next write of that file removes it."""
     path = tmp_path / "metrics.json"
-    code = ("import sys, time\nfrom lsnn_bio.files import write_atomically\n"
-            "def slow(p):\n    p.write_text('partial')\n    print('writing', flush=True)\n    time.sleep(60)\n"
-            f"write_atomically({str(path)!r}, slow)\n")
+    code = (
+        "import sys, time\nfrom lsnn_bio.files import write_atomically\n"
+        "def slow(p):\n    p.write_text('partial')\n    print('writing', flush=True)\n    time.sleep(60)\n"
+        f"write_atomically({str(path)!r}, slow)\n"
+    )
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "writing"
     child.kill()

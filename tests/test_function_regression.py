@@ -1,5 +1,6 @@
 """L2L regression: targets against the families written out again here, spike rates against the
 documented tuning curves, split hygiene, and the linear baseline against linear functions."""
+
 import numpy as np
 import pytest
 
@@ -16,7 +17,9 @@ from lsnn_bio.tasks.regression_scores import (
 
 
 def small(**options):
-    return FunctionRegression(**{"examples": 6, "example_ms": 10, "validation_functions": 12, "test_functions": 12, **options})
+    return FunctionRegression(
+        **{"examples": 6, "example_ms": 10, "validation_functions": 12, "test_functions": 12, **options}
+    )
 
 
 def _sigmoid(z):
@@ -26,7 +29,9 @@ def _sigmoid(z):
 def test_network_targets_are_the_two_layer_net_with_uniform_weights():
     batch = small(hidden_units=7).batch("train", 20, np.random.default_rng(1))
     p = batch.functions.params
-    assert p["W1"].shape == (20, 7, 2) and p["b1"].shape == (20, 7) and p["w2"].shape == (20, 7) and p["b2"].shape == (20,)
+    assert (
+        p["W1"].shape == (20, 7, 2) and p["b1"].shape == (20, 7) and p["w2"].shape == (20, 7) and p["b2"].shape == (20,)
+    )
     for values in p.values():
         assert values.min() >= -1 and values.max() <= 1
     assert np.abs(batch.x).max() <= 5 and batch.x.shape == (20, 6, 2)
@@ -67,8 +72,14 @@ def test_spike_rates_are_the_documented_tuning_curves():
         return 100.0 * np.exp(-((np.clip(value, lo, hi)[..., None] - centres) ** 2) / (2 * sigma**2))
 
     previous = np.concatenate([np.full((100, 1), np.nan), batch.targets[:, :-1, 0]], axis=1)
-    expected = np.concatenate([curve(batch.x[..., 0], -5, 5), curve(batch.x[..., 1], -5, 5),
-                               np.nan_to_num(curve(previous, -4, 4) * ~np.isnan(previous)[..., None])], axis=-1)
+    expected = np.concatenate(
+        [
+            curve(batch.x[..., 0], -5, 5),
+            curve(batch.x[..., 1], -5, 5),
+            np.nan_to_num(curve(previous, -4, 4) * ~np.isnan(previous)[..., None]),
+        ],
+        axis=-1,
+    )
     expected = expected.transpose(1, 0, 2) * 20 / 1000  # expected count per example
     assert not spikes[0, :, 200:].any()  # no previous target during the first example
     for group in range(3):
@@ -122,8 +133,12 @@ def test_splits_use_distinct_streams_and_never_repeat_training_functions():
     assert task.split_size("train") is None and task.split_size("validation") == task.split_size("test") == 150
     validation = next(task.batches("validation", 150)).functions.params["W1"].reshape(150, -1)
     test = next(task.batches("test", 150)).functions.params["W1"].reshape(150, -1)
-    train = np.concatenate([task.batch("train", 50, np.random.default_rng(s)).functions.params["W1"].reshape(50, -1)
-                            for s in (0, [0, 1], [0, 3])])
+    train = np.concatenate(
+        [
+            task.batch("train", 50, np.random.default_rng(s)).functions.params["W1"].reshape(50, -1)
+            for s in (0, [0, 1], [0, 3])
+        ]
+    )
     rows = [tuple(r) for r in np.concatenate([validation, test, train])]
     assert len(set(rows)) == len(rows)
 
@@ -135,32 +150,38 @@ def test_make_task_round_trip_and_registration():
     assert (task.n_inputs, task.neurons_per_variable, task.n_x, task.n_outputs, task.dt_ms) == (300, 150, 1, 1, 1.0)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"family": "cosine"}, "unknown family 'cosine' (accepted: 'network', 'sine')"),
-    ({"examples": 1}, "option examples must be at least 2"),
-    ({"examples": 2.5}, "option examples must be a positive integer"),
-    ({"example_ms": 20.5}, "not a positive whole number"),
-    ({"readout_ms": 30}, "readout_ms=30 is longer than example_ms=20"),
-    ({"n_inputs": 301}, "n_inputs=301 must be a multiple of 3"),
-    ({"family": "sine", "n_inputs": 301}, "must be a multiple of 2"),
-    ({"tuning_width": 0}, "option tuning_width must be a positive finite number"),
-    ({"input_range": float("inf")}, "option input_range must be a positive finite number"),
-    ({"rate_hz": 2000}, "option rate_hz must be at most 1000 Hz"),
-    ({"seed": -1}, "option seed must be an integer >= 0"),
-    ({"test_functions": 0}, "option test_functions must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"family": "cosine"}, "unknown family 'cosine' (accepted: 'network', 'sine')"),
+        ({"examples": 1}, "option examples must be at least 2"),
+        ({"examples": 2.5}, "option examples must be a positive integer"),
+        ({"example_ms": 20.5}, "not a positive whole number"),
+        ({"readout_ms": 30}, "readout_ms=30 is longer than example_ms=20"),
+        ({"n_inputs": 301}, "n_inputs=301 must be a multiple of 3"),
+        ({"family": "sine", "n_inputs": 301}, "must be a multiple of 2"),
+        ({"tuning_width": 0}, "option tuning_width must be a positive finite number"),
+        ({"input_range": float("inf")}, "option input_range must be a positive finite number"),
+        ({"rate_hz": 2000}, "option rate_hz must be at most 1000 Hz"),
+        ({"seed": -1}, "option seed must be an integer >= 0"),
+        ({"test_functions": 0}, "option test_functions must be a positive integer"),
+    ],
+)
 def test_bad_options_are_one_line_errors(options, message):
     with pytest.raises(TaskError) as error:
         FunctionRegression(**options)
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda t: t.batch("dev", 2, np.random.default_rng(0)), "unknown split 'dev'"),
-    (lambda t: next(t.batches("train", 2)), "unknown split 'train' here (accepted: 'validation', 'test')"),
-    (lambda t: t.batch("train", 0, np.random.default_rng(0)), "positive integer"),
-    (lambda t: t.batch("train", 2, 0), "rng must be a numpy Generator"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda t: t.batch("dev", 2, np.random.default_rng(0)), "unknown split 'dev'"),
+        (lambda t: next(t.batches("train", 2)), "unknown split 'train' here (accepted: 'validation', 'test')"),
+        (lambda t: t.batch("train", 0, np.random.default_rng(0)), "positive integer"),
+        (lambda t: t.batch("train", 2, 0), "rng must be a numpy Generator"),
+    ],
+)
 def test_bad_calls_are_one_line_errors(call, message):
     with pytest.raises(TaskError) as error:
         call(small())
@@ -168,6 +189,7 @@ def test_bad_calls_are_one_line_errors(call, message):
 
 
 # --------------------------------------------------------------------------- scores and baselines
+
 
 def test_test_mse_reads_the_second_half_and_by_example_averages_functions():
     targets = np.zeros((2, 4))
@@ -220,8 +242,10 @@ def test_backprop_baseline_fits_the_target_architecture():
     np.testing.assert_array_equal(predictions, backprop_predictions(batch.x, batch.targets, at=at, steps=150, seed=1))
     changed = batch.targets.copy()
     changed[:, 29:] += 100.0  # the fit for example 29 must not see example 29 itself
-    np.testing.assert_array_equal(backprop_predictions(batch.x, changed, at=[29], steps=20),
-                                  backprop_predictions(batch.x, batch.targets, at=[29], steps=20))
+    np.testing.assert_array_equal(
+        backprop_predictions(batch.x, changed, at=[29], steps=20),
+        backprop_predictions(batch.x, batch.targets, at=[29], steps=20),
+    )
     with pytest.raises(TaskError, match=r"at must be example indices in \[0, 30\)"):
         backprop_predictions(batch.x, batch.targets, at=[30])
 

@@ -1,5 +1,6 @@
 """Navigation: Gymnasium's own checker, the batched torch arenas against the Gymnasium env step for
 step, teleports, rates, speed bounds and the reference policies."""
+
 import warnings
 
 import gymnasium
@@ -57,7 +58,9 @@ def test_batched_arenas_agree_with_gymnasium_step_for_step():
             np.testing.assert_array_equal(observation.numpy(), np.stack([r[0] for r in results]))
             np.testing.assert_array_equal(reward.numpy(), [r[1] for r in results])
             assert truncated == results[0][3] and not any(r[2] for r in results)
-            np.testing.assert_allclose(batched.position.numpy(), np.stack([e.position for e in envs]), rtol=0, atol=1e-15)
+            np.testing.assert_allclose(
+                batched.position.numpy(), np.stack([e.position for e in envs]), rtol=0, atol=1e-15
+            )
             teleports += int(reward.sum())
         np.testing.assert_array_equal(batched.goals.numpy(), [e.goals for e in envs])
     assert teleports >= 10  # the comparison covered many goal reaches
@@ -67,7 +70,7 @@ def test_reaching_the_goal_teleports_and_fires_the_reward_burst():
     env = NavigationEnv(goal_radius=0.1, max_speed=2.0)
     c = env.config
     observation, info = env.reset(seed=5)
-    assert not observation[c.n_place:].any()
+    assert not observation[c.n_place :].any()
     rewards, bursts, t = [], [], 0
     while True:
         before = env.position.copy()
@@ -80,7 +83,7 @@ def test_reaching_the_goal_teleports_and_fires_the_reward_burst():
             assert np.linalg.norm(env.position - env.goal) >= c.goal_radius  # ...and was moved out of it
             assert np.linalg.norm(env.position - before) > 0.01  # a jump, not a step
             assert info["reached"] and info["goals"] == len(rewards) + 1
-            burst = [observation[c.n_place:].sum()] + [env.step(np.zeros(2))[0][c.n_place:].sum() for _ in range(15)]
+            burst = [observation[c.n_place :].sum()] + [env.step(np.zeros(2))[0][c.n_place :].sum() for _ in range(15)]
             bursts.append(burst)
             t += 15
             rewards.append(t)
@@ -164,16 +167,19 @@ def test_episode_seeds_are_fixed_and_distinct_per_split():
         episode_seeds("train", 3)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"goal_size": 0.1}, "unknown navigation option goal_size (accepted: episode_ms, dt_ms, goal_radius"),
-    ({"goal_radius": -0.1}, "goal_radius must be > 0"),
-    ({"goal_radius": 0.5}, "goal_radius must be < 0.5"),
-    ({"episode_ms": 10.5}, "episode_ms=10.5 ms is not a whole number of dt_ms=1.0 ms steps"),
-    ({"place_cells_per_side": 2.5}, "place_cells_per_side must be a whole number"),
-    ({"max_speed": float("nan")}, "max_speed must be a finite number"),
-    ({"reward_rate_hz": 1500}, "reward_rate_hz must be at most 1000 Hz"),
-    ({"render_mode": "human"}, "has no render modes"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"goal_size": 0.1}, "unknown navigation option goal_size (accepted: episode_ms, dt_ms, goal_radius"),
+        ({"goal_radius": -0.1}, "goal_radius must be > 0"),
+        ({"goal_radius": 0.5}, "goal_radius must be < 0.5"),
+        ({"episode_ms": 10.5}, "episode_ms=10.5 ms is not a whole number of dt_ms=1.0 ms steps"),
+        ({"place_cells_per_side": 2.5}, "place_cells_per_side must be a whole number"),
+        ({"max_speed": float("nan")}, "max_speed must be a finite number"),
+        ({"reward_rate_hz": 1500}, "reward_rate_hz must be at most 1000 Hz"),
+        ({"render_mode": "human"}, "has no render modes"),
+    ],
+)
 def test_bad_options_are_one_line_errors(options, message):
     with pytest.raises(NavigationError) as error:
         NavigationEnv(**options)

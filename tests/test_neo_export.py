@@ -1,4 +1,5 @@
 """Simulator results -> Neo in PyNN's layout, and back from every file format unchanged."""
+
 import functools
 import os
 import pickle
@@ -30,8 +31,13 @@ from lsnn_bio.neo import (
 
 STEPS = 200
 EVENTS = [[(0, 50, "store", "1"), (100, 50, "recall", "1")], [(20, 30, "cue", "")]]
-ANNOTATIONS = {"checkpoint_sha256": "0123abcd", "device": "cpp_standalone", "trials": 2, "accuracy": 0.875,
-               "rewired": True}
+ANNOTATIONS = {
+    "checkpoint_sha256": "0123abcd",
+    "device": "cpp_standalone",
+    "trials": 2,
+    "accuracy": 0.875,
+    "rewired": True,
+}
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -102,7 +108,10 @@ def test_layout_follows_pynn():
     (event,), (epoch,) = segment.events, segment.epochs
     np.testing.assert_array_equal(event.magnitude, [0.0, 100.0])
     np.testing.assert_array_equal(epoch.durations.magnitude, [50.0, 50.0])
-    assert list(epoch.labels) == ["store:1", "recall:1"] and list(epoch.array_annotations["kind"]) == ["store", "recall"]
+    assert list(epoch.labels) == ["store:1", "recall:1"] and list(epoch.array_annotations["kind"]) == [
+        "store",
+        "recall",
+    ]
     assert list(block.segments[1].events[0].labels) == ["cue"]
     groups = {g.name: g for g in block.groups}
     assert sorted(groups) == ["ALIF", "LIF", "out"]
@@ -172,10 +181,13 @@ def assert_same_block(original, read):
             assert type(y) is type(x) and y.name == x.name and y.units == x.units
             np.testing.assert_allclose(y.magnitude, x.magnitude, rtol=1e-12, atol=1e-9)
             assert list(y.labels) == list(x.labels)
-            assert {k: list(v) for k, v in y.array_annotations.items()} == {k: list(v) for k, v in x.array_annotations.items()}
+            assert {k: list(v) for k, v in y.array_annotations.items()} == {
+                k: list(v) for k, v in x.array_annotations.items()
+            }
         for x, y in zip(a.epochs, b.epochs):
-            np.testing.assert_allclose(y.durations.rescale(x.durations.units).magnitude, x.durations.magnitude,
-                                       rtol=1e-12, atol=1e-9)
+            np.testing.assert_allclose(
+                y.durations.rescale(x.durations.units).magnitude, x.durations.magnitude, rtol=1e-12, atol=1e-9
+            )
     assert [(g.name, g.annotations) for g in read.groups] == [(g.name, g.annotations) for g in original.groups]
     for x, y in zip(original.groups, read.groups):
         assert [t.name for t in y.spiketrains] == [t.name for t in x.spiketrains]
@@ -197,8 +209,13 @@ def test_round_trip_through_every_format(tmp_path, extension):
 def random_block(seed):
     """A Block as a recording might hold it: own clocks, units, spans, signals, events, annotations."""
     rng = np.random.default_rng(seed)
-    block = neo.Block(name=f"random {seed}", description="generated",
-                      rec_datetime=datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), lab="bench", take=int(seed))
+    block = neo.Block(
+        name=f"random {seed}",
+        description="generated",
+        rec_datetime=datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC),
+        lab="bench",
+        take=int(seed),
+    )
     one_clock = bool(rng.random() < 0.5)  # segments on one session clock, or each starting at 0
     clock, n_units = 0.0, int(rng.integers(1, 6))
     for s in range(int(rng.integers(1, 4))):
@@ -210,25 +227,44 @@ def random_block(seed):
             t0 = start + (float(rng.uniform(0, 0.1)) * duration if rng.random() < 0.3 else 0.0)
             t1 = start + duration - (float(rng.uniform(0, 0.1)) * duration if rng.random() < 0.3 else 0.0)
             times = np.sort(rng.uniform(t0, t1, rng.poisson(8)))
-            train = neo.SpikeTrain(times * pq.s, t_start=t0 * pq.s, t_stop=t1 * pq.s, name=f"unit{u}", channel_id=u,
-                                   quality=str(rng.choice(["good", "mua"])))
+            train = neo.SpikeTrain(
+                times * pq.s,
+                t_start=t0 * pq.s,
+                t_stop=t1 * pq.s,
+                name=f"unit{u}",
+                channel_id=u,
+                quality=str(rng.choice(["good", "mua"])),
+            )
             segment.spiketrains.append(train.rescale(units))
         rate = float(rng.choice([1000.0, 250.0]))
         for name in ("vm", "lfp")[: int(rng.integers(0, 3))]:
-            signal = neo.AnalogSignal(rng.normal(size=(int(rng.integers(5, 50)), int(rng.integers(1, 4)))),
-                                      units=str(rng.choice(["mV", "nA", "uS", "dimensionless"])),
-                                      sampling_rate=rate * pq.Hz, t_start=(start + 0.01) * pq.s, name=name)
+            signal = neo.AnalogSignal(
+                rng.normal(size=(int(rng.integers(5, 50)), int(rng.integers(1, 4)))),
+                units=str(rng.choice(["mV", "nA", "uS", "dimensionless"])),
+                sampling_rate=rate * pq.Hz,
+                t_start=(start + 0.01) * pq.s,
+                name=name,
+            )
             signal.array_annotate(electrode=np.arange(signal.shape[1]))
             segment.analogsignals.append(signal.rescale(signal.units))
         if rng.random() < 0.5:
             times = np.sort(rng.uniform(start, start + duration, 3))
-            segment.irregularlysampledsignals.append(neo.IrregularlySampledSignal(
-                times * pq.s, rng.normal(size=(3, 2)), units="mV", name="probe", time_units="s"))
+            segment.irregularlysampledsignals.append(
+                neo.IrregularlySampledSignal(
+                    times * pq.s, rng.normal(size=(3, 2)), units="mV", name="probe", time_units="s"
+                )
+            )
         if rng.random() < 0.7:
             times = np.sort(rng.uniform(start, start + duration, 4))
             segment.events.append(neo.Event(times * pq.s, labels=np.array(["go", "stop", "go", "x"]), name="cues"))
-            segment.epochs.append(neo.Epoch((times * 1e3) * pq.ms, durations=np.full(4, 10.0) * pq.ms,
-                                            labels=np.array(["a", "b", "c", "d"]), name="phases"))
+            segment.epochs.append(
+                neo.Epoch(
+                    (times * 1e3) * pq.ms,
+                    durations=np.full(4, 10.0) * pq.ms,
+                    labels=np.array(["a", "b", "c", "d"]),
+                    name="phases",
+                )
+            )
         block.segments.append(segment)
     block.create_relationship()
     return block
@@ -266,11 +302,15 @@ def test_nwb_is_native_for_pynwb(tmp_path):
         assert len(units) == 20
         assert list(units["population"]) == ["LIF"] * 10 + ["ALIF"] * 10
         assert list(units["neuron_index"]) == list(range(10)) * 2 and list(units["channel_id"]) == list(range(20))
-        assert list(units["sign"][10:]) == list(spec.populations["ALIF"].signs) and units["neuron_type"][10] == spec.populations["ALIF"].model.name
+        assert (
+            list(units["sign"][10:]) == list(spec.populations["ALIF"].signs)
+            and units["neuron_type"][10] == spec.populations["ALIF"].model.name
+        )
         for row, (population, index) in enumerate([("LIF", i) for i in range(10)] + [("ALIF", i) for i in range(10)]):
             # Trials laid end to end on the session clock: trial 1 starts at 0.2 s.
-            expected = np.concatenate([np.nonzero(t.spikes[population][:, index])[0] * 1e-3 + k * 0.2
-                                       for k, t in enumerate(trials)])
+            expected = np.concatenate(
+                [np.nonzero(t.spikes[population][:, index])[0] * 1e-3 + k * 0.2 for k, t in enumerate(trials)]
+            )
             np.testing.assert_allclose(units["spike_times"][row], expected, atol=1e-12)
             np.testing.assert_allclose(units["obs_intervals"][row], [[0.0, 0.4]])
         table = nwbfile.trials.to_dataframe()
@@ -278,8 +318,9 @@ def test_nwb_is_native_for_pynwb(tmp_path):
         assert list(table["segment_name"]) == ["trial000", "trial001"]
         v = nwbfile.acquisition["ALIF.v"]
         assert (v.unit, v.conversion, v.rate, v.data.shape) == ("volts", 1e-3, 1000.0, (400, 10))
-        np.testing.assert_allclose(v.data[:] * v.conversion,
-                                   np.concatenate([t.states["ALIF", "v"] for t in trials]), rtol=1e-12)
+        np.testing.assert_allclose(
+            v.data[:] * v.conversion, np.concatenate([t.states["ALIF", "v"] for t in trials]), rtol=1e-12
+        )
         assert nwbfile.acquisition["ALIF.A"].unit == "volts" and nwbfile.acquisition["out.out"].unit == "dimensionless"
         epochs = nwbfile.epochs.to_dataframe()
         assert list(epochs["tags"].map(list)) == [["store:1"], ["recall:1"], ["cue"]]
@@ -336,7 +377,16 @@ def test_a_pickle_is_not_unpickled_unless_trusted(tmp_path):
 def test_compare_refuses_a_pickle_without_running_it(tmp_path):
     path, marker = crafted_pickle(tmp_path)
     simulated = write_block(store_recall_block(), tmp_path / "sim.nwb")
-    command = [sys.executable, "-m", "lsnn_bio.cli", "compare", str(simulated), str(path), "--out", str(tmp_path / "out")]
+    command = [
+        sys.executable,
+        "-m",
+        "lsnn_bio.cli",
+        "compare",
+        str(simulated),
+        str(path),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 2 and "not reading a pickle" in result.stderr and "--allow-pickle" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

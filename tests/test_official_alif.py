@@ -6,6 +6,7 @@ future currents for the synaptic delays, the spike tested on the *previous*
 voltage against the *new* threshold, the reset one step later, n_ref steps of
 refractoriness. Brian2 (numpy) and the float64 twin must produce its spikes.
 """
+
 import numpy as np
 import pytest
 
@@ -82,8 +83,9 @@ def test_official_models_reproduce_the_paper_map(n_ref, models, tmp_path):
     path.write_text(NETWORK.format(models=models, n_ref=n_ref))
     spec = load_network(path, seed=4)
     steps, rate = 2000, 15.0
-    report = check(path, steps=steps, engines=("twin64", "numpy"), seed=4, rate_hz=rate, spec=spec,
-                   log=open("/dev/null", "w"))
+    report = check(
+        path, steps=steps, engines=("twin64", "numpy"), seed=4, rate_hz=rate, spec=spec, log=open("/dev/null", "w")
+    )
     expected = paper_map(spec, poisson_inputs(spec, steps, rate, 4), n_ref)
     hz = expected.mean() / 1e-3
     assert 5 <= hz <= 50, f"the reference fires at {hz:.1f} Hz; the test needs 5-50 Hz"

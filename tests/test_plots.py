@@ -1,4 +1,5 @@
 """Figures read cleanly: population names once, readout traces named by class, a legend for task epochs."""
+
 from types import SimpleNamespace
 
 import neo
@@ -15,20 +16,26 @@ EVENTS = [(0, 50, "store", "1"), (50, 50, "bit", "0"), (100, 50, "recall", "1"),
 def store_recall_trial(models, steps=200, seed=0):
     spec = lsnn_bio.load_network(models / "lsnn_store_recall.yaml", seed=0)
     rng = np.random.default_rng(seed)
-    result = SimpleNamespace(spikes={p: rng.random((steps, 10)) < 0.05 for p in ("LIF", "ALIF")},
-                             states={("out", "out"): rng.normal(size=(steps, 2))})
+    result = SimpleNamespace(
+        spikes={p: rng.random((steps, 10)) < 0.05 for p in ("LIF", "ALIF")},
+        states={("out", "out"): rng.normal(size=(steps, 2))},
+    )
     return spec, result, (rng.random((steps, 100)) < 0.02)
 
 
 def legend_texts(ax):
-    return [[t.get_text() for t in legend.get_texts()] for legend in [*ax.artists, ax.get_legend()]
-            if legend is not None and hasattr(legend, "get_texts")]
+    return [
+        [t.get_text() for t in legend.get_texts()]
+        for legend in [*ax.artists, ax.get_legend()]
+        if legend is not None and hasattr(legend, "get_texts")
+    ]
 
 
 def test_raster_names_populations_once_and_readout_traces_by_class(models, tmp_path):
     spec, result, inputs = store_recall_trial(models)
-    figure = plots.raster_figure(spec, result, events=EVENTS, title="trial 0", inputs=inputs,
-                                 class_names=["bit 0", "bit 1"])
+    figure = plots.raster_figure(
+        spec, result, events=EVENTS, title="trial 0", inputs=inputs, class_names=["bit 0", "bit 1"]
+    )
     inputs_ax, spikes_ax, readout_ax = figure.axes
     assert inputs_ax.get_ylabel() == "input" and len(inputs_ax.collections) == 1
     populations = [f"{p.name} ({p.model.name})" if p.model.name != p.name else p.name for p in spec.recurrent]
@@ -60,28 +67,38 @@ def test_each_side_gets_its_own_bins():
         blocks[side] = neo.Block()
         blocks[side].segments.append(segment)
     measured = {side: statistics_and_pairs(block) for side, block in blocks.items()}
-    figure = plots.distributions_figure({s: m[0] for s, m in measured.items()}, {s: m[1] for s, m in measured.items()},
-                                        ("simulated", "recording"))
+    figure = plots.distributions_figure(
+        {s: m[0] for s, m in measured.items()}, {s: m[1] for s, m in measured.items()}, ("simulated", "recording")
+    )
     rates_ax = figure.axes[0]
     outlines = [p for p in rates_ax.patches if p.get_fill() is False]
     narrow = outlines[1].get_path().vertices[:, 0]
     wide = outlines[0].get_path().vertices[:, 0]
     assert len(np.unique(narrow)) > 5  # several bins across the narrow distribution
     assert np.ptp(narrow) < 0.1 * np.ptp(wide)
-    assert [ax.get_xlabel() for ax in figure.axes[:5]] == ["firing rate (Hz)", "CV of inter-spike intervals",
-                                                          "Fano factor of spike counts", "spike-count correlation",
-                                                          "van Rossum distance"]
+    assert [ax.get_xlabel() for ax in figure.axes[:5]] == [
+        "firing rate (Hz)",
+        "CV of inter-spike intervals",
+        "Fano factor of spike counts",
+        "spike-count correlation",
+        "van Rossum distance",
+    ]
 
 
 def test_segment_raster_shades_epochs_with_a_legend():
     segment = neo.Segment(name="trial000")
     for i in range(3):
-        segment.spiketrains.append(neo.SpikeTrain([10.0, 50.0 + i] * pq.ms, t_stop=100 * pq.ms,
-                                                  source_population="LIF" if i < 2 else "ALIF"))
-    segment.epochs.append(neo.Epoch([0.0, 40.0] * pq.ms, durations=[20.0, 20.0] * pq.ms,
-                                    labels=np.array(["store:1", "recall:1"]),
-                                    array_annotations={"kind": np.array(["store", "recall"]),
-                                                       "label": np.array(["1", "1"])}))
+        segment.spiketrains.append(
+            neo.SpikeTrain([10.0, 50.0 + i] * pq.ms, t_stop=100 * pq.ms, source_population="LIF" if i < 2 else "ALIF")
+        )
+    segment.epochs.append(
+        neo.Epoch(
+            [0.0, 40.0] * pq.ms,
+            durations=[20.0, 20.0] * pq.ms,
+            labels=np.array(["store:1", "recall:1"]),
+            array_annotations={"kind": np.array(["store", "recall"]), "label": np.array(["1", "1"])},
+        )
+    )
     (ax,) = plots.segment_raster_figure(segment, "a trial").axes
     assert sorted(legend_texts(ax)) == [["LIF", "ALIF"], ["store", "recall"]]
     assert len(ax.patches) == 2 and ax.get_xlabel() == "time (ms)"

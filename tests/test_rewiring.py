@@ -1,4 +1,5 @@
 """DEEP R keeps the reference's invariants (section 2.1) on real twin gradients."""
+
 import io
 import math
 
@@ -16,7 +17,9 @@ def batches(poisson_raster, count, seed=0):
     """Fixed inputs and targets, so that two runs see the same gradients."""
     rng = np.random.default_rng(seed)
     for k in range(count):
-        x = torch.tensor(poisson_raster(STEPS, 10, 100.0, 1e-3, seed=seed * 10_000 + k, batch=BATCH), dtype=torch.float32)
+        x = torch.tensor(
+            poisson_raster(STEPS, 10, 100.0, 1e-3, seed=seed * 10_000 + k, batch=BATCH), dtype=torch.float32
+        )
         yield {"x": x}, torch.tensor(rng.standard_normal((BATCH, 2)), dtype=torch.float32)
 
 
@@ -44,8 +47,16 @@ def trajectory(spec, poisson_raster):
     for inputs, target in batches(poisson_raster, 200):
         train_step(twin, deepr, optimizer, inputs, target)
         now = snapshot(twin, names)
-        record = {"count": deepr.connection_count(), "counts": deepr.connection_counts(),
-                  "woken": 0, "slept": 0, "wrong_sign": 0, "dormant_nonzero": 0, "mask_mismatch": 0, "autapses": 0}
+        record = {
+            "count": deepr.connection_count(),
+            "counts": deepr.connection_counts(),
+            "woken": 0,
+            "slept": 0,
+            "wrong_sign": 0,
+            "dormant_nonzero": 0,
+            "mask_mismatch": 0,
+            "autapses": 0,
+        }
         for n in names:
             w, mask = now[n]
             theta = w * signs[n]
@@ -97,7 +108,9 @@ def test_matches_plain_adam_when_nothing_crosses_zero(smnist_spec, poisson_raste
     initial = {n: w.detach().clone() for n, w in twin.weights.items()}
     rng = np.random.default_rng(5)
     for _ in range(n_updates):
-        x = torch.tensor(poisson_raster(steps, 80, 200.0, 1e-3, seed=int(rng.integers(1 << 30)), batch=2), dtype=torch.float32)
+        x = torch.tensor(
+            poisson_raster(steps, 80, 200.0, 1e-3, seed=int(rng.integers(1 << 30)), batch=2), dtype=torch.float32
+        )
         target = torch.tensor(rng.standard_normal((2, 10)), dtype=torch.float32)
         for net, optimizer in zip((twin, reference), optimizers):
             optimizer.zero_grad()

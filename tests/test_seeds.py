@@ -1,5 +1,6 @@
 """Named random streams: every purpose draws from its own stream, and a network's weights do not depend on
 where a projection sits in its document."""
+
 import shutil
 from itertools import combinations
 
@@ -37,7 +38,9 @@ def test_draws_differ_between_streams_and_repeat_within_one():
         assert not np.array_equal(draws[a], draws[b]), (a, b)
     np.testing.assert_array_equal(seeds.generator(3, "train_batches").random(8), draws["train_batches"])
     assert not np.array_equal(seeds.generator(4, "train_batches").random(8), draws["train_batches"])
-    assert 0 <= seeds.torch_seed(3, "rewiring") < 2**63 and seeds.torch_seed(3, "rewiring") != seeds.torch_seed(3, "torch")
+    assert 0 <= seeds.torch_seed(3, "rewiring") < 2**63 and seeds.torch_seed(3, "rewiring") != seeds.torch_seed(
+        3, "torch"
+    )
     with pytest.raises(KeyError, match="unknown random stream 'noise'.*structure"):
         seeds.generator(0, "noise")
     with pytest.raises(TypeError):
@@ -50,13 +53,18 @@ def test_projection_weights_do_not_depend_on_document_order(models, tmp_path):
     data = yaml.safe_load((models / "lsnn_smnist.yaml").read_text())
     data["projections"] = dict(reversed(list(data["projections"].items())))
     (tmp_path / "reordered.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    original, reordered = load_network(models / "lsnn_smnist.yaml", seed=5), load_network(tmp_path / "reordered.yaml", seed=5)
+    original, reordered = (
+        load_network(models / "lsnn_smnist.yaml", seed=5),
+        load_network(tmp_path / "reordered.yaml", seed=5),
+    )
     by_name = {p.name: p for p in reordered.projections}
     assert [p.name for p in original.projections] != [p.name for p in reordered.projections]
     for projection in original.projections:
         other = by_name[projection.name]
         for field in ("i", "j", "w", "delay", "sign"):
-            np.testing.assert_array_equal(getattr(projection, field), getattr(other, field), err_msg=f"{projection.name}.{field}")
+            np.testing.assert_array_equal(
+                getattr(projection, field), getattr(other, field), err_msg=f"{projection.name}.{field}"
+            )
     for name, group in original.inputs.items():
         np.testing.assert_array_equal(group.signs, reordered.inputs[name].signs)
     other_seed = load_network(models / "lsnn_smnist.yaml", seed=6)

@@ -1,5 +1,6 @@
 """Elephant statistics of simulated and recorded spike trains, checked against direct computation,
 and the comparison report: warnings for implausible recordings, caveats for different trial structures."""
+
 import json
 import math
 import os
@@ -59,10 +60,14 @@ def test_compare_writes_numbers_report_and_figures(tmp_path):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     document = json.loads((out / "statistics.json").read_text())
     assert document["simulated"]["path"] == str(simulated) and document["recording"]["block"] == "recording"
-    assert document["recording"]["statistics"]["rate_hz"]["mean"] == pytest.approx(result["recording"]["rate_hz"]["mean"])
+    assert document["recording"]["statistics"]["rate_hz"]["mean"] == pytest.approx(
+        result["recording"]["rate_hz"]["mean"]
+    )
     assert document["recording"]["statistics"]["parameters"]["bin_size_s"] == 0.02
     report = (out / "report.md").read_text()
-    assert "| quantity | simulated | recording |" in report and "## Warnings" not in report and "## Caveats" not in report
+    assert (
+        "| quantity | simulated | recording |" in report and "## Warnings" not in report and "## Caveats" not in report
+    )
     rate_row = next(line for line in report.splitlines() if line.startswith("| firing rate, mean"))
     assert f"{result['simulated']['rate_hz']['mean']:.3g}" in rate_row
     assert "(20 ms bins)" in report and "(tau = 10 ms)" in report
@@ -80,8 +85,12 @@ def test_numbers_equal_direct_computation():
         intervals = np.concatenate([np.diff(t) for t in per_trial])
         assert train["cv_isi"] == pytest.approx(intervals.std() / intervals.mean())
         assert train["fano_factor"] == pytest.approx(counts.var() / counts.mean())
-    binned = np.array([np.concatenate([np.histogram(t, bins=np.arange(0, DURATION + BIN, BIN))[0] for t in per_trial])
-                       for per_trial in trains_of])
+    binned = np.array(
+        [
+            np.concatenate([np.histogram(t, bins=np.arange(0, DURATION + BIN, BIN))[0] for t in per_trial])
+            for per_trial in trains_of
+        ]
+    )
     expected = np.corrcoef(binned)[np.triu_indices(12, k=1)]
     assert stats["correlation"]["mean"] == pytest.approx(expected.mean())
     assert stats["correlation"]["std"] == pytest.approx(expected.std())
@@ -111,8 +120,12 @@ def test_a_bare_number_is_seconds_and_bad_times_are_refused():
         assert other["parameters"]["bin_size_s"] == pytest.approx(0.05)
     assert as_float["correlation"]["n_bins"] == 2 * 40
     assert spike_statistics(block, bin_size=5)["correlation"]["n_bins"] == 0  # 5 s bins do not fit in 2 s trials
-    for bad, message in ((-0.02, "bin_size must be a positive time"), ("20 ms", "could not convert"),
-                         (20 * brian2.mV, "has units V"), (float("nan"), "positive time")):
+    for bad, message in (
+        (-0.02, "bin_size must be a positive time"),
+        ("20 ms", "could not convert"),
+        (20 * brian2.mV, "has units V"),
+        (float("nan"), "positive time"),
+    ):
         with pytest.raises(StatisticsError, match=message):
             spike_statistics(block, bin_size=bad)
 
@@ -122,8 +135,9 @@ def test_regular_train_has_no_irregularity_and_edge_cases_are_counted():
     segment.spiketrains.append(neo.SpikeTrain(np.arange(5.0, 1000.0, 50.0) * pq.ms, t_stop=1000 * pq.ms))  # regular
     segment.spiketrains.append(neo.SpikeTrain([] * pq.ms, t_stop=1000 * pq.ms))  # silent
     segment.spiketrains.append(neo.SpikeTrain([0.3] * pq.s, t_stop=1 * pq.s))  # one spike, in seconds
-    segment.spiketrains.append(neo.SpikeTrain([120.0, 180.0, 260.0, 900.0] * pq.ms, t_start=100 * pq.ms,
-                                              t_stop=950 * pq.ms))  # its own span
+    segment.spiketrains.append(
+        neo.SpikeTrain([120.0, 180.0, 260.0, 900.0] * pq.ms, t_start=100 * pq.ms, t_stop=950 * pq.ms)
+    )  # its own span
     block = neo.Block(name="edge cases")
     block.segments.append(segment)
     stats = spike_statistics(block)
@@ -184,8 +198,9 @@ def test_simulated_block_from_to_block(tmp_path, models):
     """A file written by lsnn_bio.neo (NWB, PyNN layout) compares like any recording."""
     spec = lsnn_bio.load_network(models / "lsnn_store_recall.yaml", seed=0)
     rng = np.random.default_rng(4)
-    trials = [SimpleNamespace(spikes={p: rng.random((500, 10)) < 0.02 for p in ("LIF", "ALIF")}, states={})
-              for _ in range(3)]
+    trials = [
+        SimpleNamespace(spikes={p: rng.random((500, 10)) < 0.02 for p in ("LIF", "ALIF")}, states={}) for _ in range(3)
+    ]
     path = write_block(to_block(spec, trials, dt=spec.dt, simulator="brian2"), tmp_path / "sim.nwb")
     stats = compare(path, path, tmp_path / "out")["simulated"]
     assert stats["n_trains"] == 20 and stats["matched_by"] == "channel_id"
@@ -199,8 +214,14 @@ def mislabelled(block, units):
     for segment in block.segments:
         copy = neo.Segment(name=segment.name)
         for train in segment.spiketrains:
-            copy.spiketrains.append(neo.SpikeTrain(train.magnitude, units=units, t_stop=float(train.t_stop.magnitude),
-                                                   channel_id=train.annotations["channel_id"]))
+            copy.spiketrains.append(
+                neo.SpikeTrain(
+                    train.magnitude,
+                    units=units,
+                    t_stop=float(train.t_stop.magnitude),
+                    channel_id=train.annotations["channel_id"],
+                )
+            )
         wrong.segments.append(copy)
     return wrong
 
@@ -219,7 +240,8 @@ def test_plausibility_names_unit_mix_ups_and_empty_trains():
     assert any("longest segment lasts 55.6 hours" in line for line in hours)
     silent = poisson_block(0.0, seed=7)
     assert plausibility(spike_statistics(silent)) == [
-        "all 12 spike trains are empty: rates are 0 and CV, Fano factor and correlations are undefined"]
+        "all 12 spike trains are empty: rates are 0 and CV, Fano factor and correlations are undefined"
+    ]
     mostly = poisson_block(10.0, seed=8)
     for segment in mostly.segments:
         for i in range(7):
@@ -236,8 +258,16 @@ def test_compare_warns_about_a_recording_saved_in_microseconds(tmp_path):
     assert result["warnings"]["simulated"] == [] and len(result["warnings"]["recording"]) == 3
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## Warnings: check these files first" in report and "**recording**: mean firing rate" in report
-    command = [sys.executable, "-m", "lsnn_bio.cli", "compare", str(simulated), str(recording), "--out",
-               str(tmp_path / "cli")]
+    command = [
+        sys.executable,
+        "-m",
+        "lsnn_bio.cli",
+        "compare",
+        str(simulated),
+        str(recording),
+        "--out",
+        str(tmp_path / "cli"),
+    ]
     run = subprocess.run(command, capture_output=True, text=True)
     assert run.returncode == 0
     warned = [line for line in run.stderr.splitlines() if line.startswith("lsnn-bio compare: warning: recording")]
@@ -261,10 +291,13 @@ def test_rasters_for_the_trials_asked_for(tmp_path):
     files = compare(simulated, recording, tmp_path / "all", trials="all")["files"]
     assert sorted(n for n in files if n.startswith("raster_")) == [
         *[f"raster_recording_trial{t:03d}.png" for t in range(2)],
-        *[f"raster_simulated_trial{t:03d}.png" for t in range(4)]]
+        *[f"raster_simulated_trial{t:03d}.png" for t in range(4)],
+    ]
     files = compare(simulated, recording, tmp_path / "all", trials=[1])["files"]  # again, into the same folder
-    assert sorted(n for n in files if n.startswith("raster_")) == ["raster_recording_trial001.png",
-                                                                    "raster_simulated_trial001.png"]
+    assert sorted(n for n in files if n.startswith("raster_")) == [
+        "raster_recording_trial001.png",
+        "raster_simulated_trial001.png",
+    ]
     assert sorted(p.name for p in (tmp_path / "all").glob("raster_*")) == sorted(n for n in files if "raster" in n)
     with pytest.raises(ComparisonError, match="3 is not a segment of the recording file .it has 2 segments, 0 to 1"):
         compare(simulated, recording, tmp_path / "bad", trials=[3])

@@ -1,6 +1,7 @@
 """Tasks: the encoding against a hand-written raster, store-recall targets against an independent
 reconstruction from the spikes, split hygiene (train, validation and test apart), time steps, and the
 IDX reader and MNIST layouts on files written byte by byte."""
+
 import gzip
 import struct
 
@@ -104,7 +105,9 @@ def test_sequential_digits_splits_are_stratified_fixed_and_disjoint(digits):
     assert not np.array_equal(SequentialDigits(seed=1).indices["test"], indices["test"])
     for split in ("validation", "test"):
         chunks = list(digits.batches(split, 100))
-        assert [b.size for b in chunks[:-1]] == [100] * (len(chunks) - 1) and sum(b.size for b in chunks) == sizes[split]
+        assert [b.size for b in chunks[:-1]] == [100] * (len(chunks) - 1) and sum(b.size for b in chunks) == sizes[
+            split
+        ]
         np.testing.assert_array_equal(np.concatenate([b.labels[:, 0] for b in chunks]), labels[split])
     drawn = digits.batch("validation", 500, np.random.default_rng(0))  # random draws stay inside their split
     assert set(drawn.labels[:, 0]) <= set(labels["validation"]) and drawn.size == 500
@@ -222,8 +225,10 @@ def test_store_recall_splits_are_separate_streams():
     for a, b in pairs:
         assert not np.array_equal(a.inputs, b.inputs)
         assert not any(same_trial(x, y) for x in trials([a]) for y in trials([b]))
-    symbols = {name: {tuple(e[2] + e[3] for e in trial) for trial in batch.events}
-               for name, batch in (("validation", validation), ("test", test), ("train", train))}
+    symbols = {
+        name: {tuple(e[2] + e[3] for e in trial) for trial in batch.events}
+        for name, batch in (("validation", validation), ("test", test), ("train", train))
+    }
     assert len(symbols["validation"] & symbols["test"]) < 10  # almost all sequences differ (a few coincide by chance)
     other_seed = next(StoreRecall(symbol_ms=20, validation_sequences=64, test_sequences=64, seed=5).batches("test", 64))
     assert not np.array_equal(other_seed.inputs, test.inputs)
@@ -335,7 +340,9 @@ def test_read_idx_errors_name_the_file(tmp_path):
     with pytest.raises(IdxFormatError, match="magic"):
         read_idx(write(tmp_path / "bad-type", b"\x00\x00\x07\x03" + good[4:]))
     truncated = write(tmp_path / "truncated.gz", good[:-1], compress=True)
-    with pytest.raises(IdxFormatError, match=r"truncated.gz: truncated data: shape \(2, 3, 3\) of uint8 needs 18 bytes"):
+    with pytest.raises(
+        IdxFormatError, match=r"truncated.gz: truncated data: shape \(2, 3, 3\) of uint8 needs 18 bytes"
+    ):
         read_idx(truncated)
     with pytest.raises(IdxFormatError, match="truncated header"):
         read_idx(write(tmp_path / "short-header", good[:9]))
@@ -373,7 +380,9 @@ def test_sequential_mnist_standard_layout_holds_out_the_first_5000_training_imag
     validation = list(task.batches("validation", 2048))
     assert [b.size for b in validation] == [2048, 2048, 904]
     np.testing.assert_array_equal(np.concatenate([b.labels[:, 0] for b in validation]), train_labels[:5000])
-    np.testing.assert_array_equal(validation[0].inputs[:784, :, :79], threshold_crossings(grey(train_images[:2048]), 40))
+    np.testing.assert_array_equal(
+        validation[0].inputs[:784, :, :79], threshold_crossings(grey(train_images[:2048]), 40)
+    )
     batch = task.batch("train", 64, np.random.default_rng(0))  # drawn from the 12 images after the first 5000 only
     shown = batch.inputs[:784, :, :79].transpose(1, 0, 2)
     candidates = threshold_crossings(grey(train_images[5000:]), 40).transpose(1, 0, 2)
@@ -385,8 +394,13 @@ def test_sequential_mnist_standard_layout_holds_out_the_first_5000_training_imag
     assert [b.size for b in test] == [4, 4, 2]
     np.testing.assert_array_equal(np.concatenate([b.labels[:, 0] for b in test]), arrays["t10k-labels-idx1-ubyte"])
     first = test[0].inputs[:, 0]
-    assert first[:28, 78].all() and first[28:784, 78].sum() == (arrays["t10k-images-idx3-ubyte"][0].ravel()[28:] == 255).sum()
-    np.testing.assert_array_equal(test[0].inputs[:784, :, :79], threshold_crossings(grey(arrays["t10k-images-idx3-ubyte"][:4]), 40))
+    assert (
+        first[:28, 78].all()
+        and first[28:784, 78].sum() == (arrays["t10k-images-idx3-ubyte"][0].ravel()[28:] == 255).sum()
+    )
+    np.testing.assert_array_equal(
+        test[0].inputs[:784, :, :79], threshold_crossings(grey(arrays["t10k-images-idx3-ubyte"][:4]), 40)
+    )
     np.testing.assert_array_equal(first[:, 79], [0] * 784 + [1] * 56)
     np.testing.assert_array_equal(test[0].windows[:, 0], np.tile([812, 840], (4, 1)))  # the last of 30 bins of 28 ms
     assert SequentialMNIST(tmp_path / "mnist", ms_per_pixel=2).steps == 1680
@@ -406,7 +420,10 @@ def test_sequential_mnist_index_split_of_the_t10k_pair(tmp_path):
     write(folder / "t10k-labels-idx1-ubyte", idx_bytes((index * 7 % 10).astype(np.uint8)))
     task = SequentialMNIST(folder, files="t10k")  # no training files needed
     assert task.options["files"] == "t10k" and {s: task.split_size(s) for s in SPLITS} == {
-        "train": 8000, "validation": 1000, "test": 1000}
+        "train": 8000,
+        "validation": 1000,
+        "test": 1000,
+    }
     for split, (start, stop) in {"train": (0, 8000), "validation": (8000, 9000), "test": (9000, 10_000)}.items():
         held = task._splits[split][0]
         np.testing.assert_array_equal(held[:, 5, 0].astype(int) + 256 * held[:, 5, 1].astype(int), index[start:stop])
@@ -425,12 +442,17 @@ def test_sequential_mnist_index_split_of_the_t10k_pair(tmp_path):
 
 def test_sequential_mnist_missing_files_are_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(MissingDataError, match="data folder .*nowhere does not exist \\(folder: nowhere, from the current "
-                                               "directory\\).*--set task.folder=PATH"):
+    with pytest.raises(
+        MissingDataError,
+        match="data folder .*nowhere does not exist \\(folder: nowhere, from the current "
+        "directory\\).*--set task.folder=PATH",
+    ):
         SequentialMNIST("nowhere", files="t10k")
     fake_mnist(tmp_path / "only_t10k", train=False)
-    with pytest.raises(MissingDataError, match="train-images-idx3-ubyte \\(or train-images-idx3-ubyte.gz\\) not found; "
-                                               ".*use files: t10k"):
+    with pytest.raises(
+        MissingDataError,
+        match="train-images-idx3-ubyte \\(or train-images-idx3-ubyte.gz\\) not found; .*use files: t10k",
+    ):
         SequentialMNIST("only_t10k")
     assert SequentialMNIST("only_t10k", files="t10k").options["folder"] == str(tmp_path / "only_t10k")
     with pytest.raises(TaskError, match="files='mnist' is not known \\(accepted: 'train\\+t10k', 't10k'\\)"):

@@ -1,6 +1,7 @@
 """TIMIT from a tiny corpus written here in the real format: SPHERE headers and 16-bit samples, RIFF
 copies, .PHN alignments with real phones, the TRAIN|TEST/DR*/SPEAKER layout; features, labels,
 the 39-class folding and scoring checked against independent computations in this file."""
+
 import shutil
 from pathlib import Path
 from statistics import NormalDist
@@ -38,9 +39,15 @@ WORDS = ["sh", "iy", "hv", "ae", "dcl", "d", "q", "ux", "ao", "zh", "ix", "pau",
 
 def sphere_bytes(samples, byte_format="01", fields=None, coding=None, size=1024):
     """A SPHERE file as the LDC discs hold it."""
-    header = {"database_id -s5": "TIMIT", "channel_count -i": 1, "sample_count -i": len(samples),
-              "sample_rate -i": 16000, "sample_n_bytes -i": 2, "sample_byte_format -s2": byte_format,
-              "sample_sig_bits -i": 16}
+    header = {
+        "database_id -s5": "TIMIT",
+        "channel_count -i": 1,
+        "sample_count -i": len(samples),
+        "sample_rate -i": 16000,
+        "sample_n_bytes -i": 2,
+        "sample_byte_format -s2": byte_format,
+        "sample_sig_bits -i": 16,
+    }
     if coding:
         header[f"sample_coding -s{len(coding)}"] = coding
     header.update(fields or {})
@@ -78,10 +85,17 @@ def write_corpus(root, case="upper", audio="sphere", byte_format="01", seed=0):
                     if audio in ("sphere", "both"):
                         stem.with_suffix(name(".WAV")).write_bytes(sphere_bytes(samples, byte_format))
                     if audio == "riff":
-                        soundfile.write(str(stem.with_suffix(name(".WAV"))), samples, 16000, subtype="PCM_16", format="WAV")
+                        soundfile.write(
+                            str(stem.with_suffix(name(".WAV"))), samples, 16000, subtype="PCM_16", format="WAV"
+                        )
                     if audio in ("both", "wavwav"):
-                        soundfile.write(str(folder / (name(utterance) + name(".WAV") + ".wav")), samples, 16000,
-                                        subtype="PCM_16", format="WAV")
+                        soundfile.write(
+                            str(folder / (name(utterance) + name(".WAV") + ".wav")),
+                            samples,
+                            16000,
+                            subtype="PCM_16",
+                            format="WAV",
+                        )
                     stem.with_suffix(name(".PHN")).write_text("".join(f"{s} {e} {p}\n" for s, e, p in segments))
                     stem.with_suffix(name(".TXT")).write_text(f"0 {len(samples)} Some words.\n")
                     written[f"{dialect}/{speaker}/{utterance}".lower()] = (samples, segments)
@@ -182,10 +196,16 @@ def test_a_tone_onset_shows_in_the_frame_of_its_sample():
 # --------------------------------------------------------------------------- corpus and splits
 
 
-@pytest.mark.parametrize("case, audio, byte_format", [
-    ("lower", "sphere", "01"), ("upper", "sphere", "10"), ("upper", "riff", "01"), ("lower", "both", "01"),
-    ("upper", "wavwav", "01"),
-])
+@pytest.mark.parametrize(
+    "case, audio, byte_format",
+    [
+        ("lower", "sphere", "01"),
+        ("upper", "sphere", "10"),
+        ("upper", "riff", "01"),
+        ("lower", "both", "01"),
+        ("upper", "wavwav", "01"),
+    ],
+)
 def test_every_layout_variant_gives_the_same_task(tmp_path, case, audio, byte_format):
     write_corpus(tmp_path / "reference")
     write_corpus(tmp_path / "variant" / "TIMIT", case=case, audio=audio, byte_format=byte_format)  # one level down
@@ -226,8 +246,16 @@ def test_missing_standard_speakers_are_named_in_a_warning(tmp_path):
 
 LEE_HON = {  # the 39-class folding (Lee & Hon 1989) written out again, independently of the module
     "sil": ["h#", "pau", "epi", "bcl", "dcl", "gcl", "pcl", "tcl", "kcl"],
-    "aa": ["aa", "ao"], "ah": ["ah", "ax", "ax-h"], "er": ["er", "axr"], "hh": ["hh", "hv"], "ih": ["ih", "ix"],
-    "l": ["l", "el"], "m": ["m", "em"], "n": ["n", "en", "nx"], "ng": ["ng", "eng"], "sh": ["sh", "zh"],
+    "aa": ["aa", "ao"],
+    "ah": ["ah", "ax", "ax-h"],
+    "er": ["er", "axr"],
+    "hh": ["hh", "hv"],
+    "ih": ["ih", "ix"],
+    "l": ["l", "el"],
+    "m": ["m", "em"],
+    "n": ["n", "en", "nx"],
+    "ng": ["ng", "eng"],
+    "sh": ["sh", "zh"],
     "uw": ["uw", "ux"],
 }
 
@@ -393,7 +421,10 @@ def test_bad_files_in_the_corpus_are_named(tmp_path):
     lines = good.splitlines()
     cases = [
         ("\n".join([lines[0], "100 50 sh"] + lines[2:]), r"SX37.PHN:2: segment ends at 50, not after its start 100"),
-        ("\n".join(lines[:-1] + [lines[-1].split()[0] + " 999999 h#"]), r"SX37.PHN:\d+: segment ends at sample 999999, past"),
+        (
+            "\n".join(lines[:-1] + [lines[-1].split()[0] + " 999999 h#"]),
+            r"SX37.PHN:\d+: segment ends at sample 999999, past",
+        ),
         ("\n".join([lines[0], "0 10 sh"] + lines[2:]), r"SX37.PHN:2: segment starts at 0, before the previous"),
         ("\n".join(lines[:1] + ["2000 2500 xx"]), r"SX37.PHN:2: unknown phone 'xx'"),
         ("0 2000.5 h#", r"SX37.PHN:1: expected 'START END PHONE'"),
@@ -438,7 +469,16 @@ def test_task_options_are_checked():
 def test_cli_names_the_missing_corpus(tmp_path, capsys):
     from lsnn_bio.cli import main
 
-    code = main(["train", str(ROOT / "training" / "timit.yaml"), "--out", str(tmp_path / "run"), "--set", f"task.folder={tmp_path}/none"])
+    code = main(
+        [
+            "train",
+            str(ROOT / "training" / "timit.yaml"),
+            "--out",
+            str(tmp_path / "run"),
+            "--set",
+            f"task.folder={tmp_path}/none",
+        ]
+    )
     error = capsys.readouterr().err
     assert code == 2 and error.count("\n") == 1
     assert "timit.yaml, key 'task'" in error and f"{tmp_path}/none: TIMIT folder not found" in error
@@ -451,8 +491,14 @@ def test_experiment_documents_train_on_a_corpus(tmp_path, document):
     from lsnn_bio.training import Trainer, load_experiment
 
     write_corpus(tmp_path / "corpus")
-    settings = [f"task.folder={tmp_path / 'corpus'}", "batch_size=2", "validation.batch_size=2", "test_batch_size=4",
-                "task.train_frames=20", "compile=false"]
+    settings = [
+        f"task.folder={tmp_path / 'corpus'}",
+        "batch_size=2",
+        "validation.batch_size=2",
+        "test_batch_size=4",
+        "task.train_frames=20",
+        "compile=false",
+    ]
     experiment = load_experiment(ROOT / document, settings=settings)
     trainer = Trainer(experiment, tmp_path / "run", iterations=2, progress=False)
     assert trainer.spec.inputs["features"].size == trainer.task.n_inputs

@@ -1,4 +1,5 @@
 """Training runs: reproducible, resumable bit-for-bit, guarded, with honest checkpoints."""
+
 import json
 import subprocess
 import sys
@@ -12,9 +13,18 @@ from lsnn_bio.training import checkpoint as checkpoints
 from lsnn_bio.training.checkpoint import CheckpointError
 from lsnn_bio.training.losses import rate_regulariser, window_logits
 
-SMALL = ["task.symbol_ms=20", "batch_size=8", "validation.every=2", "validation.batch_size=16",
-         "checkpoint_every=2", "test_batch_size=64", "task.validation_sequences=24", "task.test_sequences=64", "stop=null",
-         "compile=false"]
+SMALL = [
+    "task.symbol_ms=20",
+    "batch_size=8",
+    "validation.every=2",
+    "validation.batch_size=16",
+    "checkpoint_every=2",
+    "test_batch_size=64",
+    "task.validation_sequences=24",
+    "task.test_sequences=64",
+    "stop=null",
+    "compile=false",
+]
 
 
 def train(path, out, iterations, resume=False, settings=SMALL):
@@ -82,7 +92,9 @@ def test_checkpoint_is_self_describing_and_refuses_damage(experiment_path, tmp_p
     assert set(saved.state) >= {"twin", "optimizer", "torch_rng"}
     summary = json.loads((run / "summary.json").read_text())
     (test,) = [r for r in lines(run) if r["split"] == "test"]  # the test split is read once, into the summary
-    assert (summary["test_accuracy"], summary["test_windows"]) == (test["accuracy"], test["windows"]) and test["windows"] > 0
+    assert (summary["test_accuracy"], summary["test_windows"]) == (test["accuracy"], test["windows"]) and test[
+        "windows"
+    ] > 0
     assert summary["test_error"] == 1 - test["accuracy"]
     assert saved.meta["experiment"]["task"]["dt_ms"] == 1.0  # every task option is recorded, the time step included
 
@@ -123,8 +135,18 @@ def test_existing_run_needs_resume(experiment_path, tmp_path):
 
 
 def test_cli_train_writes_run_folder(experiment_path, tmp_path):
-    command = [sys.executable, "-m", "lsnn_bio.cli", "train", str(experiment_path), "--out", str(tmp_path / "run"),
-               "--iterations", "2", "--quiet"] + [a for s in SMALL for a in ("--set", s)]
+    command = [
+        sys.executable,
+        "-m",
+        "lsnn_bio.cli",
+        "train",
+        str(experiment_path),
+        "--out",
+        str(tmp_path / "run"),
+        "--iterations",
+        "2",
+        "--quiet",
+    ] + [a for s in SMALL for a in ("--set", s)]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -184,7 +206,9 @@ def test_the_test_split_is_read_once_after_training_and_validation_decides(exper
     assert summary["iterations"] == trained and summary["stopped_early"] == bool(stop)
     last_train = max(i for i, call in enumerate(calls) if call[:2] == ("batch", "train"))
     test_calls = [i for i, call in enumerate(calls) if call[1] == "test"]
-    assert [calls[i][:2] for i in test_calls] == [("batches", "test")], calls  # the whole test split, once, no random draws
+    assert [calls[i][:2] for i in test_calls] == [("batches", "test")], (
+        calls
+    )  # the whole test split, once, no random draws
     assert test_calls[0] > last_train and calls[test_calls[0]][2] == trained
     assert test_calls[0] == len(calls) - 1  # nothing is asked of the task after the test split
     validations = [call[2] for call in calls if call[1] == "validation"]
@@ -207,12 +231,25 @@ def test_a_finished_run_cannot_be_trained_further_and_draws_its_learning_curve(e
     with pytest.raises(LsnnBioError, match="is finished and its test split was read"):
         train(experiment_path, tmp_path / "run", 4, resume=True)
     script = experiment_path.parent.parent / "analysis" / "learning_curve.py"
-    drawn = subprocess.run([sys.executable, str(script), str(tmp_path / "run"), str(tmp_path / "run"), "--out",
-                            str(tmp_path / "curve.png")], capture_output=True, text=True)
+    drawn = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(tmp_path / "run"),
+            str(tmp_path / "run"),
+            "--out",
+            str(tmp_path / "curve.png"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert drawn.returncode == 0, drawn.stderr
-    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "curve.png").stat().st_size > 20_000
-    missing = subprocess.run([sys.executable, str(script), str(tmp_path), "--out", str(tmp_path / "x.png")],
-                             capture_output=True, text=True)
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (
+        tmp_path / "curve.png"
+    ).stat().st_size > 20_000
+    missing = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "--out", str(tmp_path / "x.png")], capture_output=True, text=True
+    )
     assert missing.returncode != 0 and "no metrics.jsonl" in missing.stderr
 
 
@@ -230,9 +267,20 @@ def test_time_step_of_task_and_network_must_agree(experiment_path, models, tmp_p
 
 def test_cli_names_a_missing_data_folder_in_one_line(models, tmp_path):
     document = models.parent / "training" / "smnist_t10k.yaml"
-    command = [sys.executable, "-m", "lsnn_bio.cli", "train", str(document), "--out", str(tmp_path / "run"),
-               "--set", f"task.folder={tmp_path / 'no_mnist'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "lsnn_bio.cli",
+        "train",
+        str(document),
+        "--out",
+        str(tmp_path / "run"),
+        "--set",
+        f"task.folder={tmp_path / 'no_mnist'}",
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert f"data folder {tmp_path / 'no_mnist'} does not exist" in result.stderr and "--set task.folder" in result.stderr
+    assert (
+        f"data folder {tmp_path / 'no_mnist'} does not exist" in result.stderr and "--set task.folder" in result.stderr
+    )
     assert not (tmp_path / "run").exists()

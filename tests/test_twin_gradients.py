@@ -82,7 +82,10 @@ def test_twin_gradients_match_hand_written_alif(tmp_path, models, poisson_raster
     twin_loss.backward()
 
     x_ref = x.detach().clone().requires_grad_(True)
-    leaves = {name: twin.effective_weight(name).detach().clone().requires_grad_(True) for name in ("input", "recurrent", "readout")}
+    leaves = {
+        name: twin.effective_weight(name).detach().clone().requires_grad_(True)
+        for name in ("input", "recurrent", "readout")
+    }
     bias = twin.parameter("out", "bias").detach().clone().requires_grad_(True)
     outputs, spikes = reference(x_ref, leaves["input"], leaves["recurrent"], leaves["readout"], bias, steps)
     ref_loss = ((outputs - target) ** 2).mean() + spikes.mean()

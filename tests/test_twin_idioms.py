@@ -3,6 +3,7 @@
 Each network fires at a non-trivial rate (asserted) and the float64 twin must
 give Brian2's spikes exactly.
 """
+
 import pytest
 
 from lsnn_bio import load_network
@@ -75,9 +76,15 @@ def test_idiom_twin64_equals_brian2(case, tmp_path, models):
         neuron = "neuron.yaml"
         (tmp_path / neuron).write_text(text)
     path = tmp_path / "net.yaml"
-    path.write_text(NETWORK.format(name=case.replace(" ", "_").replace("*", "").replace("=", "")
-                                   .replace(">", ""), neuron=neuron, refractory=refractory, scale=scale,
-                                   recurrent=recurrent))
+    path.write_text(
+        NETWORK.format(
+            name=case.replace(" ", "_").replace("*", "").replace("=", "").replace(">", ""),
+            neuron=neuron,
+            refractory=refractory,
+            scale=scale,
+            recurrent=recurrent,
+        )
+    )
     report = check(path, steps=2000, engines=("twin64", "numpy"), seed=3, rate_hz=rate, log=open("/dev/null", "w"))
     spec = load_network(path, seed=3)
     for engine, rates in report.rates_hz(float(spec.dt)).items():

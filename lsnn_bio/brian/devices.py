@@ -15,6 +15,7 @@ Engines (their names: ``lsnn_bio/engines.py``):
 * ``cuda_standalone``: the same through brian2cuda. Without a GPU only the
   CUDA code is generated (the CI-level check).
 """
+
 import contextlib
 import functools
 import importlib

@@ -7,6 +7,7 @@ network. Inputs are spike rasters played through a ``TimedArray`` (not a
 ``SpikeGeneratorGroup``) because a standalone binary can swap TimedArray values
 per run without recompiling.
 """
+
 import tempfile
 import time
 from dataclasses import dataclass
@@ -108,9 +109,7 @@ class BrianNetwork:
 
     def _population(self, name):
         if name not in self.spec.populations:
-            raise TrialInputError(
-                f"unknown population '{name}' (accepted: {', '.join(self.spec.populations)})"
-            )
+            raise TrialInputError(f"unknown population '{name}' (accepted: {', '.join(self.spec.populations)})")
         return self.spec.populations[name]
 
     def _build(self):
@@ -140,7 +139,12 @@ class BrianNetwork:
         for name, inp in spec.inputs.items():
             raster = brian2.TimedArray(np.zeros((self.steps, inp.size)), dt=dt, name=f"{name}_raster")
             group = brian2.NeuronGroup(
-                inp.size, "", threshold=f"{raster.name}(t, i) > 0.5", reset="", namespace={raster.name: raster}, dt=dt,
+                inp.size,
+                "",
+                threshold=f"{raster.name}(t, i) > 0.5",
+                reset="",
+                namespace={raster.name: raster},
+                dt=dt,
                 name=name,
             )
             self.rasters[name], self.groups[name] = raster, group
@@ -152,8 +156,14 @@ class BrianNetwork:
         for proj in spec.projections:
             if len(proj.i) == 0:
                 continue  # nothing to simulate; Brian2 standalone rejects empty arrays
-            synapses = brian_probes.synapses(proj.synapse, self.groups[proj.source], self.groups[proj.target],
-                                             spec.populations[proj.target].parameters, proj.name, dt=dt)
+            synapses = brian_probes.synapses(
+                proj.synapse,
+                self.groups[proj.source],
+                self.groups[proj.target],
+                spec.populations[proj.target].parameters,
+                proj.name,
+                dt=dt,
+            )
             synapses.connect(i=np.asarray(proj.i), j=np.asarray(proj.j))
             setattr(synapses, proj.synapse.weight, proj.w * proj.w_unit)
             synapses.delay = np.asarray(proj.delay) * dt
@@ -162,8 +172,9 @@ class BrianNetwork:
             group = self.groups[name]
             if population.spiking:  # right after the thresholder, wherever the model schedules it
                 thresholder = group.thresholder["spike"]
-                self.spike_monitors[name] = brian2.SpikeMonitor(group, record=True, name=f"{name}_spikemonitor",
-                                                                when=thresholder.when, order=thresholder.order + 1)
+                self.spike_monitors[name] = brian2.SpikeMonitor(
+                    group, record=True, name=f"{name}_spikemonitor", when=thresholder.when, order=thresholder.order + 1
+                )
             if self.record.get(name):
                 self.state_monitors[name] = brian2.StateMonitor(
                     group, self.record[name], record=True, when="end", name=f"{name}_statemonitor"
@@ -260,14 +271,18 @@ class BrianNetwork:
         expected = {name: (self.steps, inp.size) for name, inp in self.spec.inputs.items()}
         accepted = ", ".join(f"'{n}': array of shape {s} with values 0/1" for n, s in expected.items())
         if not isinstance(inputs, dict):
-            raise TrialInputError(f"inputs must be a mapping {{input name: raster}}, got {type(inputs).__name__} (accepted: {accepted})")
+            raise TrialInputError(
+                f"inputs must be a mapping {{input name: raster}}, got {type(inputs).__name__} (accepted: {accepted})"
+            )
         missing, unknown = set(expected) - set(inputs), set(inputs) - set(expected)
         if missing or unknown:
             problem = "; ".join(
-                part for part in (
+                part
+                for part in (
                     f"missing input(s) {sorted(missing)}" if missing else "",
                     f"unknown input(s) {sorted(unknown)}" if unknown else "",
-                ) if part
+                )
+                if part
             )
             raise TrialInputError(f"{problem} (accepted: {accepted})")
         rasters = {}
@@ -343,5 +358,7 @@ def generate_cuda_code(spec, steps, directory, record=None):
 
     Returns the project directory; its ``code_objects/`` hold the generated ``.cu`` files.
     """
-    network = BrianNetwork(spec, engine="cuda_standalone", steps=steps, record=record, directory=directory, generate_only=True)
+    network = BrianNetwork(
+        spec, engine="cuda_standalone", steps=steps, record=record, directory=directory, generate_only=True
+    )
     return network.directory

@@ -3,6 +3,7 @@
 Importing this package registers ``lsnn_bio/Navigation-v0`` with Gymnasium, so
 ``gymnasium.make("lsnn_bio/Navigation-v0", goal_radius=0.1)`` works.
 """
+
 import gymnasium
 
 from .batched_navigation import BatchedNavigation

@@ -7,6 +7,7 @@ few tensor operations without synchronisation, and arena b seeded with s is step
 Gymnasium env reset with seed s (tested). All arenas share the episode clock: after
 ``config.steps`` steps, reset them all.
 """
+
 import numpy as np
 import torch
 
@@ -39,11 +40,15 @@ class BatchedNavigation:
                 self._generators = [np.random.default_rng(s) for s in root.spawn(self.batch)]
             return
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            self._generators = [np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(b,))) for b in range(self.batch)]
+            self._generators = [
+                np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(b,))) for b in range(self.batch)
+            ]
             return
         seeds = list(seed)
         if len(seeds) != self.batch:
-            raise NavigationError(f"BatchedNavigation.reset: {len(seeds)} seeds for {self.batch} arenas (accepted: one int, or one per arena)")
+            raise NavigationError(
+                f"BatchedNavigation.reset: {len(seeds)} seeds for {self.batch} arenas (accepted: one int, or one per arena)"
+            )
         self._generators = [np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(s)))) for s in seeds]
 
     def reset(self, seed=None):
@@ -77,10 +82,14 @@ class BatchedNavigation:
     def step(self, action):
         """Move every arena by ``action`` (batch, 2); returns (observation, reward (batch,), truncated: bool)."""
         if self.t is None or self.t >= self.config.steps:
-            raise NavigationError("BatchedNavigation.step called before reset or after the episode ended (call reset first)")
+            raise NavigationError(
+                "BatchedNavigation.step called before reset or after the episode ended (call reset first)"
+            )
         a = torch.as_tensor(action, device=self.device).to(self.dtype)
         if a.shape != (self.batch, 2):
-            raise NavigationError(f"BatchedNavigation.step: actions must have shape ({self.batch}, 2), got {tuple(a.shape)}")
+            raise NavigationError(
+                f"BatchedNavigation.step: actions must have shape ({self.batch}, 2), got {tuple(a.shape)}"
+            )
         a = a / torch.sqrt((a * a).sum(dim=-1, keepdim=True)).clamp(min=1.0)
         moved = (self.position + self._step_length * a).clamp(0.0, 1.0)
         reached = torch.sqrt(((moved - self.goal) ** 2).sum(dim=-1)) < self.config.goal_radius

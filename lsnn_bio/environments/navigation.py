@@ -23,6 +23,7 @@ every spike) is drawn at reset by ``draw_episode`` from the episode's generator,
 Steps draw nothing, so ``BatchedNavigation`` (torch, many arenas at once) reproduces this env
 exactly from the same seeds, and an episode does not depend on the policy's random draws.
 """
+
 from dataclasses import dataclass, fields
 
 import gymnasium
@@ -57,22 +58,32 @@ class NavigationConfig:
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float, np.integer, np.floating))
+                or not np.isfinite(value)
+            ):
                 raise NavigationError(f"navigation option {f.name} must be a finite number, got {value!r}")
             if f.type is int and value != int(value):
                 raise NavigationError(f"navigation option {f.name} must be a whole number, got {value!r}")
             if value <= 0:
                 raise NavigationError(f"navigation option {f.name} must be > 0, got {value!r}")
         if not self.goal_radius < 0.5:
-            raise NavigationError(f"navigation option goal_radius must be < 0.5 (the goal must fit in the unit arena), got {self.goal_radius!r}")
+            raise NavigationError(
+                f"navigation option goal_radius must be < 0.5 (the goal must fit in the unit arena), got {self.goal_radius!r}"
+            )
         for name in ("episode_ms", "reward_burst_ms"):
             steps = getattr(self, name) / self.dt_ms
             if abs(steps - round(steps)) > 1e-9:
-                raise NavigationError(f"navigation option {name}={getattr(self, name)!r} ms is not a whole number of dt_ms={self.dt_ms!r} ms steps")
+                raise NavigationError(
+                    f"navigation option {name}={getattr(self, name)!r} ms is not a whole number of dt_ms={self.dt_ms!r} ms steps"
+                )
         for name in ("place_rate_hz", "reward_rate_hz"):
             if getattr(self, name) * self.dt_ms / 1000.0 > 1:
-                raise NavigationError(f"navigation option {name} must be at most {1000 / self.dt_ms:g} Hz at dt_ms={self.dt_ms:g}, "
-                                      f"got {getattr(self, name)!r}")
+                raise NavigationError(
+                    f"navigation option {name} must be at most {1000 / self.dt_ms:g} Hz at dt_ms={self.dt_ms:g}, "
+                    f"got {getattr(self, name)!r}"
+                )
 
     @classmethod
     def from_options(cls, **options):
@@ -80,8 +91,10 @@ class NavigationConfig:
         accepted = [f.name for f in fields(cls)]
         unknown = sorted(set(options) - set(accepted))
         if unknown:
-            raise NavigationError(f"unknown navigation option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
-                                  f"(accepted: {', '.join(accepted)})")
+            raise NavigationError(
+                f"unknown navigation option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                f"(accepted: {', '.join(accepted)})"
+            )
         return cls(**options)
 
     @property
@@ -144,7 +157,9 @@ class NavigationEnv(gymnasium.Env):
 
     def __init__(self, render_mode=None, **options):
         if render_mode is not None:
-            raise NavigationError(f"NavigationEnv has no render modes, got render_mode={render_mode!r} (accepted: None)")
+            raise NavigationError(
+                f"NavigationEnv has no render modes, got render_mode={render_mode!r} (accepted: None)"
+            )
         self.config = NavigationConfig.from_options(**options)
         c = self.config
         self.observation_space = gymnasium.spaces.Box(0.0, 1.0, (c.n_inputs,), np.float32)
@@ -164,7 +179,7 @@ class NavigationEnv(gymnasium.Env):
         p = np.zeros(self.config.n_inputs)
         p[: self.config.n_place] = self.place_probabilities(self.position)
         if self._burst > 0:
-            p[self.config.n_place:] = self._reward_p
+            p[self.config.n_place :] = self._reward_p
             self._burst -= 1
         return (self._uniforms[self._t] < p).astype(np.float32)
 
@@ -174,14 +189,18 @@ class NavigationEnv(gymnasium.Env):
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
         if options:
-            raise NavigationError(f"NavigationEnv.reset takes no options, got {sorted(options)} (set them when making the env)")
+            raise NavigationError(
+                f"NavigationEnv.reset takes no options, got {sorted(options)} (set them when making the env)"
+            )
         self.goal, self.position, self._teleports, self._uniforms = draw_episode(self.np_random, self.config)
         self._t, self._burst, self.goals = 0, 0, 0
         return self._observe(), self._info(False)
 
     def step(self, action):
         if self._t is None or self._t >= self.config.steps:
-            raise NavigationError("NavigationEnv.step called before reset or after the episode ended (call reset first)")
+            raise NavigationError(
+                "NavigationEnv.step called before reset or after the episode ended (call reset first)"
+            )
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (2,) or not np.isfinite(a).all():
             raise NavigationError(f"action must be 2 finite numbers (a velocity in units of max_speed), got {action!r}")

@@ -6,6 +6,7 @@ straight at the goal, which it is told) is the ceiling no agent can beat by much
 is solvable within an episode. Both run on the held-out episode seeds of ``episode_seeds``, the
 same episodes a trained agent is tested on.
 """
+
 import numpy as np
 import torch
 
@@ -19,7 +20,7 @@ def goals_per_episode(policy, episodes=128, split="test", seed=0, batch_size=128
     seeds = episode_seeds(split, episodes, seed)
     goals = []
     for start in range(0, episodes, batch_size):
-        chunk = seeds[start:start + batch_size]
+        chunk = seeds[start : start + batch_size]
         env = BatchedNavigation(len(chunk), device=device, dtype=torch.float64, **options)
         observation, truncated = env.reset(seed=chunk), False
         while not truncated:

@@ -1,5 +1,6 @@
 """Neo output in three parts: ``layout`` (simulator output -> a Block in PyNN's layout), ``io``
 (files by extension) and ``nwb``/``repair`` (what NWB and MATLAB files need to hold it all)."""
+
 from .io import (
     EXTENSIONS,
     FORMATS,
@@ -12,5 +13,16 @@ from .io import (
 )
 from .layout import NeoExportError, follow_trains, to_block
 
-__all__ = ["EXTENSIONS", "FORMATS", "NeoExportError", "NeoFileError", "NeoFileNotFoundError", "NeoFormatError",
-           "UntrustedFileError", "follow_trains", "read_block", "to_block", "write_block"]
+__all__ = [
+    "EXTENSIONS",
+    "FORMATS",
+    "NeoExportError",
+    "NeoFileError",
+    "NeoFileNotFoundError",
+    "NeoFormatError",
+    "UntrustedFileError",
+    "follow_trains",
+    "read_block",
+    "to_block",
+    "write_block",
+]

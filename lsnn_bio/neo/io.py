@@ -18,6 +18,7 @@ What each format keeps, as :func:`read_block` returns it (tested in ``tests/test
 Any other extension Neo reads (a recording: ``.smr``, ``.abf``, ...) is read with
 ``neo.io.get_io`` and returned as that IO gives it.
 """
+
 import json
 import logging
 import warnings
@@ -59,7 +60,8 @@ def write_block(block, path):
     extension = path.suffix.lower()
     if extension not in FORMATS:
         raise NeoFormatError(
-            f"{path}: unknown Neo format '{extension or '(no extension)'}' (accepted: {', '.join(EXTENSIONS)})")
+            f"{path}: unknown Neo format '{extension or '(no extension)'}' (accepted: {', '.join(EXTENSIONS)})"
+        )
     try:
         with _quiet(), _utc_rec_datetime(block):
             write_atomically(path, lambda temporary: _WRITERS[extension](block, temporary))
@@ -109,8 +111,10 @@ def read_block(path, *, allow_pickle=False):
 
 
 def _pickle_refusal(path):
-    return (f"{path}: not reading a pickle: unpickling runs whatever code its author put in the file "
-            "(pass allow_pickle=True or --allow-pickle only for a file you trust; .nix, .nwb and .mat carry no code)")
+    return (
+        f"{path}: not reading a pickle: unpickling runs whatever code its author put in the file "
+        "(pass allow_pickle=True or --allow-pickle only for a file you trust; .nix, .nwb and .mat carry no code)"
+    )
 
 
 # ----------------------------------------------------------------------------- one function per format
@@ -186,7 +190,8 @@ def _other_io(path):
     except (OSError, ValueError):
         raise NeoFormatError(
             f"{path}: no Neo IO reads '{path.suffix or '(no extension)'}' files "
-            f"(this package writes {', '.join(EXTENSIONS)}; Neo reads the formats in neo.io.iolist)") from None
+            f"(this package writes {', '.join(EXTENSIONS)}; Neo reads the formats in neo.io.iolist)"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -26,6 +26,7 @@ Electrophysiologists read Neo, and PyNN defines how simulator output looks in it
 * **Group** per population (readouts included) holding its trains and signals from every
   trial; annotations ``source_population``, ``neuron_type``, ``size``.
 """
+
 from datetime import UTC, datetime
 
 import numpy as np
@@ -67,12 +68,18 @@ def to_block(spec, trials, *, dt, simulator, annotations=None, events=None):
     for population in spiking:
         first_id[population.name], running = running, running + population.size
 
-    block = neo.Block(name=spec.name, description=f"{spec.name} simulated with {simulator}, dt = {dt_ms:g} ms",
-                      rec_datetime=datetime.now(UTC).replace(microsecond=0))
-    block.annotate(model=spec.name, simulator=str(simulator), dt=dt_ms, seed=int(spec.seed),
-                   lsnn_bio_version=__version__, **extra)
-    groups = {p.name: neo.Group(name=p.name, source_population=p.name, neuron_type=p.model.name, size=int(p.size))
-              for p in spec.populations.values()}
+    block = neo.Block(
+        name=spec.name,
+        description=f"{spec.name} simulated with {simulator}, dt = {dt_ms:g} ms",
+        rec_datetime=datetime.now(UTC).replace(microsecond=0),
+    )
+    block.annotate(
+        model=spec.name, simulator=str(simulator), dt=dt_ms, seed=int(spec.seed), lsnn_bio_version=__version__, **extra
+    )
+    groups = {
+        p.name: neo.Group(name=p.name, source_population=p.name, neuron_type=p.model.name, size=int(p.size))
+        for p in spec.populations.values()
+    }
     for t, trial in enumerate(trials):
         where = f"trial {t}"
         _check_trial_dt(trial, dt_ms, where)
@@ -81,8 +88,9 @@ def to_block(spec, trials, *, dt, simulator, annotations=None, events=None):
         segment = neo.Segment(name=f"trial{t:03d}", rec_datetime=block.rec_datetime, trial=t)
         for population in spiking:
             if population.name in spikes:
-                for train in _spiketrains(population, spikes[population.name], dt_ms, steps * dt_ms,
-                                          first_id[population.name]):
+                for train in _spiketrains(
+                    population, spikes[population.name], dt_ms, steps * dt_ms, first_id[population.name]
+                ):
                     segment.spiketrains.append(train)
                     groups[population.name].add(train)
         for (name, var), values in states.items():
@@ -138,7 +146,8 @@ def _check_annotations(annotations):
             value = value.item()
         if not isinstance(value, SIMPLE):
             raise NeoExportError(
-                f"annotation '{key}' is a {type(value).__name__}; use str, int, float or bool so every Neo format keeps it")
+                f"annotation '{key}' is a {type(value).__name__}; use str, int, float or bool so every Neo format keeps it"
+            )
         clean[str(key)] = value
     return clean
 
@@ -146,7 +155,9 @@ def _check_annotations(annotations):
 def _check_trial_dt(trial, dt_ms, where):
     trial_dt = getattr(trial, "dt", None)  # BrianResult.dt: float seconds
     if isinstance(trial_dt, (int, float)) and not np.isclose(trial_dt / MS, dt_ms, rtol=1e-9, atol=0):
-        raise NeoExportError(f"{where}: was simulated with dt = {trial_dt / MS:g} ms but to_block got dt = {dt_ms:g} ms")
+        raise NeoExportError(
+            f"{where}: was simulated with dt = {trial_dt / MS:g} ms but to_block got dt = {dt_ms:g} ms"
+        )
 
 
 def _trial_arrays(spec, trial, where):
@@ -161,20 +172,25 @@ def _trial_arrays(spec, trial, where):
     for name in list(spikes) + [name for name, _ in states]:
         if name not in spec.populations:
             raise NeoExportError(
-                f"{where}: population '{name}' is not in network '{spec.name}' (populations: {', '.join(spec.populations)})")
+                f"{where}: population '{name}' is not in network '{spec.name}' (populations: {', '.join(spec.populations)})"
+            )
     for name, raster in spikes.items():
         population = spec.populations[name]
         if not population.spiking or population.readout:
             raise NeoExportError(f"{where}: population '{name}' does not spike (a readout has signals only)")
         raster = np.asarray(raster)
         if raster.ndim != 2 or raster.shape[1] != population.size:
-            raise NeoExportError(f"{where}: spikes['{name}'] has shape {raster.shape}, expected (steps, {population.size})")
+            raise NeoExportError(
+                f"{where}: spikes['{name}'] has shape {raster.shape}, expected (steps, {population.size})"
+            )
         spikes[name] = raster.astype(bool, copy=False)
     for (name, var), values in states.items():
         size = spec.populations[name].size
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 2 or values.shape[1] != size:
-            raise NeoExportError(f"{where}: states['{name}', '{var}'] has shape {values.shape}, expected (steps, {size})")
+            raise NeoExportError(
+                f"{where}: states['{name}', '{var}'] has shape {values.shape}, expected (steps, {size})"
+            )
         states[name, var] = values
     return spikes, states
 
@@ -202,9 +218,17 @@ def _spiketrains(population, raster, dt_ms, t_stop, first_id):
     bounds = np.searchsorted(neurons, np.arange(population.size + 1))
     for index in range(population.size):
         yield neo.SpikeTrain(
-            steps[bounds[index]:bounds[index + 1]] * dt_ms, units="ms", t_start=0.0, t_stop=t_stop,
-            name=f"{population.name}[{index}]", source_population=population.name, channel_id=first_id + index,
-            source_index=index, neuron_type=population.model.name, sign=int(signs[index]))
+            steps[bounds[index] : bounds[index + 1]] * dt_ms,
+            units="ms",
+            t_start=0.0,
+            t_stop=t_stop,
+            name=f"{population.name}[{index}]",
+            source_population=population.name,
+            channel_id=first_id + index,
+            source_index=index,
+            neuron_type=population.model.name,
+            sign=int(signs[index]),
+        )
 
 
 def _variable_unit(population, var, where):
@@ -214,7 +238,8 @@ def _variable_unit(population, var, where):
     if var not in equations:
         known = ", ".join(sorted(equations.names))
         raise NeoExportError(
-            f"{where}: population '{population.name}' has no variable '{var}' in its equations (variables: {known})")
+            f"{where}: population '{population.name}' has no variable '{var}' in its equations (variables: {known})"
+        )
     return neo_unit(equations[var].dim)
 
 
@@ -223,12 +248,22 @@ def _signal(population, var, values, dt_ms, first_id, where):
 
     unit, factor = _variable_unit(population, var, where)
     size = population.size
-    array_annotations = {"channel_index": np.arange(size), "neuron_type": np.array([population.model.name] * size),
-                         "sign": _signs(population)}
+    array_annotations = {
+        "channel_index": np.arange(size),
+        "neuron_type": np.array([population.model.name] * size),
+        "sign": _signs(population),
+    }
     if first_id is not None:
         array_annotations["channel_id"] = np.arange(first_id, first_id + size)
-    return neo.AnalogSignal(values * factor, units=unit, sampling_period=dt_ms * pq.ms, t_start=0.0 * pq.ms,
-                            name=var, source_population=population.name, array_annotations=array_annotations)
+    return neo.AnalogSignal(
+        values * factor,
+        units=unit,
+        sampling_period=dt_ms * pq.ms,
+        t_start=0.0 * pq.ms,
+        name=var,
+        source_population=population.name,
+        array_annotations=array_annotations,
+    )
 
 
 def _task_events(trial_events, dt_ms, steps, where):
@@ -240,7 +275,9 @@ def _task_events(trial_events, dt_ms, steps, where):
             step, duration, kind, label = entry
             step, duration = int(step), int(duration)
         except (TypeError, ValueError):
-            raise NeoExportError(f"{where}: event {entry!r} is not a (step, duration_steps, kind, label) tuple") from None
+            raise NeoExportError(
+                f"{where}: event {entry!r} is not a (step, duration_steps, kind, label) tuple"
+            ) from None
         if not 0 <= step <= steps or duration < 0:
             raise NeoExportError(f"{where}: event {entry!r} lies outside the trial's {steps} steps")
         rows.append((step, duration, str(kind), str(label)))
@@ -249,6 +286,7 @@ def _task_events(trial_events, dt_ms, steps, where):
     labels = np.array([f"{k}:{v}" if v else k for _, _, k, v in rows])
     arrays = {"kind": np.array([r[2] for r in rows]), "label": np.array([r[3] for r in rows])}
     event = neo.Event(starts * pq.ms, labels=labels, name="task", array_annotations=dict(arrays))
-    epoch = neo.Epoch(starts * pq.ms, durations=durations * pq.ms, labels=labels, name="task",
-                      array_annotations=dict(arrays))
+    epoch = neo.Epoch(
+        starts * pq.ms, durations=durations * pq.ms, labels=labels, name="task", array_annotations=dict(arrays)
+    )
     return event, epoch

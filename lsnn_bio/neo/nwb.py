@@ -24,6 +24,7 @@ original units) is kept by :mod:`lsnn_bio.neo.repair` in the scratch entry
 ``lsnn_bio_layout``, together with where each segment's objects lie; :func:`read` uses it to
 give back the block as written (times equal to float precision after the trip through seconds).
 """
+
 import json
 import uuid
 from datetime import UTC, datetime
@@ -36,8 +37,15 @@ from .layout import follow_trains
 
 SCRATCH = "lsnn_bio_layout"
 FORMAT, VERSION = "lsnn_bio.nwb", 1
-_SI = (("V", "volts"), ("A", "amperes"), ("S", "siemens"), ("F", "farads"), ("ohm", "ohms"), ("s", "seconds"),
-       ("Hz", "hertz"))
+_SI = (
+    ("V", "volts"),
+    ("A", "amperes"),
+    ("S", "siemens"),
+    ("F", "farads"),
+    ("ohm", "ohms"),
+    ("s", "seconds"),
+    ("Hz", "hertz"),
+)
 _PREFIXES = {1e-12: "p", 1e-9: "n", 1e-6: "u", 1e-3: "m", 1.0: "", 1e3: "k", 1e6: "M", 1e9: "G"}
 
 
@@ -46,20 +54,31 @@ def write(block, path):
     from pynwb import NWBHDF5IO, NWBFile
 
     stamp = block.rec_datetime or datetime.now(UTC).replace(microsecond=0)
-    nwbfile = NWBFile(session_description=block.description or block.name or "Neo block",
-                      identifier=str(uuid.uuid4()), session_start_time=stamp if stamp.tzinfo else stamp.astimezone(),
-                      session_id=block.name)
+    nwbfile = NWBFile(
+        session_description=block.description or block.name or "Neo block",
+        identifier=str(uuid.uuid4()),
+        session_start_time=stamp if stamp.tzinfo else stamp.astimezone(),
+        session_id=block.name,
+    )
     offsets, trials = _lay_out_trials(block, nwbfile)
     locations = [{"offset": offset} for offset in offsets]
     unit_rows = _write_units(block, nwbfile, offsets, locations)
     _write_signals(block, nwbfile, offsets, trials, locations)
     _write_events(block, nwbfile, offsets, locations)
     _write_epochs(block, nwbfile, offsets, locations)
-    meta = {"format": FORMAT, "version": VERSION, "layout": repair.describe(block), "segments": locations,
-            "unit_rows": unit_rows}
-    nwbfile.add_scratch(json.dumps(meta), name=SCRATCH,
-                        description="lsnn-bio: the Neo layout (names, annotations, Groups) and where each Neo "
-                                    "segment's objects lie in this file; the data are in the NWB tables")
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "layout": repair.describe(block),
+        "segments": locations,
+        "unit_rows": unit_rows,
+    }
+    nwbfile.add_scratch(
+        json.dumps(meta),
+        name=SCRATCH,
+        description="lsnn-bio: the Neo layout (names, annotations, Groups) and where each Neo "
+        "segment's objects lie in this file; the data are in the NWB tables",
+    )
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwbfile)
 
@@ -86,28 +105,36 @@ def read(path):
             offset, start, stop = where["offset"], starts[s], stops[s]
             rows = meta["unit_rows"][where["spiketrains"]] if "spiketrains" in where else []
             for row, count in zip(rows, where.get("spike_counts", [])):
-                kept = spikes[row][used[row]:used[row] + count]
+                kept = spikes[row][used[row] : used[row] + count]
                 used[row] += count
-                segment.spiketrains.append(neo.SpikeTrain((kept - offset) * pq.s, t_start=(start - offset) * pq.s,
-                                                          t_stop=(stop - offset) * pq.s))
+                segment.spiketrains.append(
+                    neo.SpikeTrain(
+                        (kept - offset) * pq.s, t_start=(start - offset) * pq.s, t_stop=(stop - offset) * pq.s
+                    )
+                )
             for name, first, n in where.get("signals", []):
                 segment.analogsignals.append(_signal(nwbfile.acquisition[name], first, n, offset))
             for name, first, n in where.get("irregular", []):
                 segment.irregularlysampledsignals.append(_irregular(nwbfile.acquisition[name], first, n, offset))
             for name, first, n in where.get("events", []):
                 table = nwbfile.get_events_table(name)
-                times = np.asarray(table["timestamp"][first:first + n], dtype=np.float64) - offset
-                segment.events.append(neo.Event(times * pq.s, labels=np.array(table["label"][first:first + n], str)))
+                times = np.asarray(table["timestamp"][first : first + n], dtype=np.float64) - offset
+                segment.events.append(neo.Event(times * pq.s, labels=np.array(table["label"][first : first + n], str)))
             for first, n in where.get("epochs", []):
                 epochs = nwbfile.epochs
-                begin = np.asarray(epochs["start_time"][first:first + n], dtype=np.float64)
-                end = np.asarray(epochs["stop_time"][first:first + n], dtype=np.float64)
-                labels = [tags[0] if len(tags) else "" for tags in epochs["tags"][first:first + n]]
-                segment.epochs.append(neo.Epoch((begin - offset) * pq.s, durations=(end - begin) * pq.s,
-                                                labels=np.array(labels, dtype=str)))
+                begin = np.asarray(epochs["start_time"][first : first + n], dtype=np.float64)
+                end = np.asarray(epochs["stop_time"][first : first + n], dtype=np.float64)
+                labels = [tags[0] if len(tags) else "" for tags in epochs["tags"][first : first + n]]
+                segment.epochs.append(
+                    neo.Epoch(
+                        (begin - offset) * pq.s, durations=(end - begin) * pq.s, labels=np.array(labels, dtype=str)
+                    )
+                )
             if len(tables.get("spiketrains", [])) != len(segment.spiketrains):
-                raise ValueError(f"segment {s}: the layout lists {len(tables.get('spiketrains', []))} spike trains, "
-                                 f"the units table gives {len(segment.spiketrains)}")
+                raise ValueError(
+                    f"segment {s}: the layout lists {len(tables.get('spiketrains', []))} spike trains, "
+                    f"the units table gives {len(segment.spiketrains)}"
+                )
             block.segments.append(segment)
     block.create_relationship()
     repair.restore(block, layout)
@@ -155,12 +182,14 @@ def _write_units(block, nwbfile, offsets, locations):
         return []
     firsts = [next(seg[key] for seg in keyed if key in seg) for key in keys]
     optional = [name for name in ("neuron_type", "sign") if any(name in t.annotations for t in firsts)]
-    for name, description in (("population", "the population (Neo source_population) of this neuron"),
-                              ("neuron_index", "index of the neuron in its population (Neo source_index; -1 unknown)"),
-                              ("channel_id", "running neuron id over all populations (Neo channel_id; -1 unknown)"),
-                              ("unit_name", "the Neo SpikeTrain name"),
-                              ("neuron_type", "the neuron model"),
-                              ("sign", "+1 excitatory, -1 inhibitory (Dale's law), 0 unconstrained")):
+    for name, description in (
+        ("population", "the population (Neo source_population) of this neuron"),
+        ("neuron_index", "index of the neuron in its population (Neo source_index; -1 unknown)"),
+        ("channel_id", "running neuron id over all populations (Neo channel_id; -1 unknown)"),
+        ("unit_name", "the Neo SpikeTrain name"),
+        ("neuron_type", "the neuron model"),
+        ("sign", "+1 excitatory, -1 inhibitory (Dale's law), 0 unconstrained"),
+    ):
         if name in optional or name not in ("neuron_type", "sign"):
             nwbfile.add_unit_column(name, description)
     for key, first in zip(keys, firsts):
@@ -174,9 +203,12 @@ def _write_units(block, nwbfile, offsets, locations):
                     intervals[-1][1] = interval[1]
                 else:
                     intervals.append(interval)
-        columns = {"population": str(first.annotations.get("source_population", "")),
-                   "neuron_index": _int(first.annotations.get("source_index")),
-                   "channel_id": _int(first.annotations.get("channel_id")), "unit_name": str(first.name or "")}
+        columns = {
+            "population": str(first.annotations.get("source_population", "")),
+            "neuron_index": _int(first.annotations.get("source_index")),
+            "channel_id": _int(first.annotations.get("channel_id")),
+            "unit_name": str(first.name or ""),
+        }
         if "neuron_type" in optional:
             columns["neuron_type"] = str(first.annotations.get("neuron_type", ""))
         if "sign" in optional:
@@ -216,8 +248,9 @@ def _write_signals(block, nwbfile, offsets, trials, locations):
         unit, conversion = _nwb_unit(signal.units)
         population = signal.annotations.get("source_population")
         about = f"{signal.name}" + (f" of population {population}" if population else "")
-        nwbfile.add_acquisition(TimeSeries(name=name, unit=unit, conversion=conversion,
-                                           description=f"{about}; {description}", **timing))
+        nwbfile.add_acquisition(
+            TimeSeries(name=name, unit=unit, conversion=conversion, description=f"{about}; {description}", **timing)
+        )
 
     segments = list(block.segments)
     joined = {}  # key -> per segment [series name, first sample, samples]
@@ -226,9 +259,14 @@ def _write_signals(block, nwbfile, offsets, trials, locations):
         if all(len(f) == 1 for f in found) and _joins([f[0] for f in found], trials, offsets):
             signals = [f[0] for f in found]
             name = unique(k)
-            series(name, signals[0], "one column per neuron (column = neuron_index), all trials as in the "
-                                     "trials table", data=np.concatenate([s.magnitude for s in signals]),
-                   rate=_rate(signals[0]), starting_time=_s(signals[0].t_start) + offsets[0])
+            series(
+                name,
+                signals[0],
+                "one column per neuron (column = neuron_index), all trials as in the trials table",
+                data=np.concatenate([s.magnitude for s in signals]),
+                rate=_rate(signals[0]),
+                starting_time=_s(signals[0].t_start) + offsets[0],
+            )
             firsts = np.cumsum([0] + [len(s) for s in signals])
             joined[k] = [[name, int(first), len(s)] for first, s in zip(firsts, signals)]
     for s, (segment, offset, where) in enumerate(zip(segments, offsets, locations)):
@@ -237,13 +275,24 @@ def _write_signals(block, nwbfile, offsets, trials, locations):
                 where.setdefault("signals", []).append(joined[key(signal)][s])
                 continue
             name = unique(f"{key(signal)} {segment.name or f'segment{s}'}")
-            series(name, signal, f"trial {s}", data=signal.magnitude, rate=_rate(signal),
-                   starting_time=_s(signal.t_start) + offset)
+            series(
+                name,
+                signal,
+                f"trial {s}",
+                data=signal.magnitude,
+                rate=_rate(signal),
+                starting_time=_s(signal.t_start) + offset,
+            )
             where.setdefault("signals", []).append([name, 0, len(signal)])
         for signal in segment.irregularlysampledsignals:
             name = unique(f"{key(signal)} {segment.name or f'segment{s}'}")
-            series(name, signal, f"trial {s}, irregularly sampled", data=signal.magnitude,
-                   timestamps=signal.times.rescale("s").magnitude + offset)
+            series(
+                name,
+                signal,
+                f"trial {s}, irregularly sampled",
+                data=signal.magnitude,
+                timestamps=signal.times.rescale("s").magnitude + offset,
+            )
             where.setdefault("irregular", []).append([name, 0, len(signal)])
 
 
@@ -255,11 +304,16 @@ def _joins(signals, trials, offsets):
     """True when the signals (one per segment) cover each trial exactly, with one sampling period and unit."""
     first = signals[0]
     for signal, (start, stop), offset in zip(signals, trials, offsets):
-        if not (signal.units == first.units and signal.shape[1:] == first.shape[1:]
-                and np.isclose(_s(signal.sampling_period), _s(first.sampling_period), rtol=1e-12, atol=0)):
+        if not (
+            signal.units == first.units
+            and signal.shape[1:] == first.shape[1:]
+            and np.isclose(_s(signal.sampling_period), _s(first.sampling_period), rtol=1e-12, atol=0)
+        ):
             return False
-        if not (np.isclose(_s(signal.t_start) + offset, start, rtol=0, atol=1e-9)
-                and np.isclose(_s(signal.t_stop) + offset, stop, rtol=0, atol=1e-9)):
+        if not (
+            np.isclose(_s(signal.t_start) + offset, start, rtol=0, atol=1e-9)
+            and np.isclose(_s(signal.t_stop) + offset, stop, rtol=0, atol=1e-9)
+        ):
             return False
     return True
 
@@ -359,17 +413,21 @@ def _signal(timeseries, first, n, offset):
 
     units, factor = _neo_units(timeseries.unit, timeseries.conversion)
     rate = float(timeseries.rate)
-    data = np.asarray(timeseries.data[first:first + n], dtype=np.float64)
-    return neo.AnalogSignal(data * factor if factor != 1.0 else data, units=units, sampling_rate=rate * pq.Hz,
-                            t_start=(float(timeseries.starting_time) + first / rate - offset) * pq.s)
+    data = np.asarray(timeseries.data[first : first + n], dtype=np.float64)
+    return neo.AnalogSignal(
+        data * factor if factor != 1.0 else data,
+        units=units,
+        sampling_rate=rate * pq.Hz,
+        t_start=(float(timeseries.starting_time) + first / rate - offset) * pq.s,
+    )
 
 
 def _irregular(timeseries, first, n, offset):
     import neo
 
     units, factor = _neo_units(timeseries.unit, timeseries.conversion)
-    data = np.asarray(timeseries.data[first:first + n], dtype=np.float64)
-    times = np.asarray(timeseries.timestamps[first:first + n], dtype=np.float64) - offset
+    data = np.asarray(timeseries.data[first : first + n], dtype=np.float64)
+    times = np.asarray(timeseries.timestamps[first : first + n], dtype=np.float64) - offset
     return neo.IrregularlySampledSignal(times * pq.s, data * factor if factor != 1.0 else data, units=units)
 
 

@@ -7,6 +7,7 @@ or original units. :func:`describe` records all of that (deduplicated across tri
 and objects come in the same order. Replaceable: a format that learns to keep everything
 simply stops calling it.
 """
+
 import json
 from datetime import date, datetime, time
 
@@ -31,8 +32,13 @@ def describe(block):
 
     positions, segments = {}, []
     for s, segment in enumerate(block.segments):
-        entry = {"name": segment.name, "description": segment.description,
-                 "rec_datetime": encode(segment.rec_datetime), "annotations": encode(segment.annotations), "tables": {}}
+        entry = {
+            "name": segment.name,
+            "description": segment.description,
+            "rec_datetime": encode(segment.rec_datetime),
+            "annotations": encode(segment.annotations),
+            "tables": {},
+        }
         for container in CONTAINERS:
             records = []
             for i, obj in enumerate(getattr(segment, container)):
@@ -42,11 +48,19 @@ def describe(block):
                 entry["tables"][container] = table_id(records)
         segments.append(entry)
     annotations = {k: v for k, v in block.annotations.items() if k != "nix_name"}
-    return {"format": FORMAT, "version": VERSION,
-            "block": {"name": block.name, "description": block.description,
-                      "rec_datetime": encode(block.rec_datetime), "annotations": encode(annotations)},
-            "segments": segments, "tables": tables,
-            "groups": [_group(group, positions) for group in block.groups]}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "block": {
+            "name": block.name,
+            "description": block.description,
+            "rec_datetime": encode(block.rec_datetime),
+            "annotations": encode(annotations),
+        },
+        "segments": segments,
+        "tables": tables,
+        "groups": [_group(group, positions) for group in block.groups],
+    }
 
 
 def parse(text):
@@ -93,8 +107,13 @@ def restore(block, layout):
 
 
 def _record(obj, container):
-    record = {"name": obj.name, "description": obj.description, "units": obj.units.dimensionality.string,
-              "annotations": encode(obj.annotations), "array_annotations": _encode_arrays(obj.array_annotations)}
+    record = {
+        "name": obj.name,
+        "description": obj.description,
+        "units": obj.units.dimensionality.string,
+        "annotations": encode(obj.annotations),
+        "array_annotations": _encode_arrays(obj.array_annotations),
+    }
     if container == "spiketrains":
         record["t_start"], record["t_stop"] = encode(obj.t_start), encode(obj.t_stop)
     elif container == "analogsignals":
@@ -121,8 +140,13 @@ def _group(group, positions):
             shared.setdefault(json.dumps(indices), []).append(s)
         if shared:
             members[container] = [[segs, json.loads(indices)] for indices, segs in shared.items()]
-    return {"name": group.name, "description": group.description, "annotations": encode(group.annotations),
-            "members": members, "groups": [_group(g, positions) for g in group.groups]}
+    return {
+        "name": group.name,
+        "description": group.description,
+        "annotations": encode(group.annotations),
+        "members": members,
+        "groups": [_group(g, positions) for g in group.groups],
+    }
 
 
 def _restore_object(obj, record):

@@ -4,6 +4,7 @@
 gives back the options, so a checkpoint can rebuild exactly the task it was trained on. Every task
 has train, validation and test splits (``base.Task`` is the interface).
 """
+
 import inspect
 
 from .base import HELD_OUT, SPLITS, Batch, MissingDataError, Task, TaskError, check_time_step, held_out_trials

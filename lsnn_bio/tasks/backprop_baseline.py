@@ -10,21 +10,25 @@ the cost is about functions x len(at) x K x hidden multiply-adds per Adam step: 
 64 functions and 40 examples on an idle core, minutes for 128 x 100; pass ``at`` to fit only at
 some example indices.
 """
+
 import numpy as np
 
 from .base import TaskError
 from .regression_scores import _as_3d
 
 
-def backprop_predictions(x, targets, at=None, hidden=10, weight_decay=1e-2, steps=300, learning_rate=0.05, init_scale=0.5,
-                         seed=0):
+def backprop_predictions(
+    x, targets, at=None, hidden=10, weight_decay=1e-2, steps=300, learning_rate=0.05, init_scale=0.5, seed=0
+):
     """Predictions (functions, len(at), outputs) for example indices ``at`` (default: all), see the module docstring."""
     import torch
 
     targets = _as_3d("targets", targets)
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 3 or x.shape[:2] != targets.shape[:2]:
-        raise TaskError(f"x must be (functions, examples, n_x) matching targets {targets.shape[:2]}, got shape {x.shape}")
+        raise TaskError(
+            f"x must be (functions, examples, n_x) matching targets {targets.shape[:2]}, got shape {x.shape}"
+        )
     functions, examples, n_x = x.shape
     at = np.arange(examples) if at is None else np.asarray(at, dtype=np.int64)
     if at.ndim != 1 or (at < 0).any() or (at >= examples).any():

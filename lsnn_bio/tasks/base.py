@@ -3,6 +3,7 @@
 A task only makes data. It never touches a network, so the same batch can be fed to the
 torch twin and to Brian2 and scored identically from ``windows``, ``labels`` and ``mask``.
 """
+
 import inspect
 import math
 from collections.abc import Iterator
@@ -118,7 +119,12 @@ class Task:
 
 def positive_int(task, name, value):
     """Options are often read from YAML, so 200.0 is accepted but 200.5 is not."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)) or value != int(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer, float, np.floating))
+        or value != int(value)
+        or value <= 0
+    ):
         raise TaskError(f"task '{task}': option {name} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -164,9 +170,18 @@ def held_out_trials(task, split="test", count=None, batch_size=64):
     batches, taken = [], 0
     for batch in task.batches(split, batch_size):
         keep = min(batch.size, total - taken)
-        batches.append(batch if keep == batch.size else replace(
-            batch, inputs=batch.inputs[:, :keep], windows=batch.windows[:keep], labels=batch.labels[:keep],
-            mask=batch.mask[:keep], events=batch.events[:keep]))
+        batches.append(
+            batch
+            if keep == batch.size
+            else replace(
+                batch,
+                inputs=batch.inputs[:, :keep],
+                windows=batch.windows[:keep],
+                labels=batch.labels[:keep],
+                mask=batch.mask[:keep],
+                events=batch.events[:keep],
+            )
+        )
         taken += keep
         if taken >= total:
             break

@@ -32,6 +32,7 @@ inputs and spikes, come from the named streams of the task's ``seed`` (``seeds.p
 ``validation`` from ``seeds.generator(seed, "validation", i)``, of ``test`` likewise, so a held-out
 episode is the same whatever the batch it is drawn in.
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,7 +61,9 @@ class TargetFunctions:
 
     @staticmethod
     def concatenate(parts):
-        return TargetFunctions(parts[0].family, {k: np.concatenate([f.params[k] for f in parts]) for k in parts[0].params})
+        return TargetFunctions(
+            parts[0].family, {k: np.concatenate([f.params[k] for f in parts]) for k in parts[0].params}
+        )
 
 
 @dataclass
@@ -106,42 +109,83 @@ class FunctionRegression(Task):
     name = "function_regression"
     n_classes = 0
 
-    def __init__(self, family="network", examples=100, example_ms=20, readout_ms=None, hidden_units=10, n_inputs=300,
-                 input_range=5.0, target_range=None, tuning_width=0.05, rate_hz=100.0, validation_functions=128,
-                 test_functions=128, seed=0, dt_ms=1.0):
-        self._options = dict(family=family, examples=examples, example_ms=example_ms, readout_ms=readout_ms,
-                             hidden_units=hidden_units, n_inputs=n_inputs, input_range=input_range,
-                             target_range=target_range, tuning_width=tuning_width, rate_hz=rate_hz,
-                             validation_functions=validation_functions, test_functions=test_functions, seed=seed,
-                             dt_ms=dt_ms)
+    def __init__(
+        self,
+        family="network",
+        examples=100,
+        example_ms=20,
+        readout_ms=None,
+        hidden_units=10,
+        n_inputs=300,
+        input_range=5.0,
+        target_range=None,
+        tuning_width=0.05,
+        rate_hz=100.0,
+        validation_functions=128,
+        test_functions=128,
+        seed=0,
+        dt_ms=1.0,
+    ):
+        self._options = dict(
+            family=family,
+            examples=examples,
+            example_ms=example_ms,
+            readout_ms=readout_ms,
+            hidden_units=hidden_units,
+            n_inputs=n_inputs,
+            input_range=input_range,
+            target_range=target_range,
+            tuning_width=tuning_width,
+            rate_hz=rate_hz,
+            validation_functions=validation_functions,
+            test_functions=test_functions,
+            seed=seed,
+            dt_ms=dt_ms,
+        )
         if family not in FAMILIES:
-            raise TaskError(f"task '{self.name}': unknown family {family!r} (accepted: {', '.join(map(repr, FAMILIES))})")
+            raise TaskError(
+                f"task '{self.name}': unknown family {family!r} (accepted: {', '.join(map(repr, FAMILIES))})"
+            )
         self.family = family
         self.dt_ms = self._positive_number("dt_ms", dt_ms)
         self.examples = positive_int(self.name, "examples", examples)
         if self.examples < 2:
-            raise TaskError(f"task '{self.name}': option examples must be at least 2 (test_mse reads the second half), got {examples!r}")
+            raise TaskError(
+                f"task '{self.name}': option examples must be at least 2 (test_mse reads the second half), got {examples!r}"
+            )
         self.example_steps = ms_to_steps(self.name, "example_ms", example_ms, self.dt_ms)
-        self.readout_steps = self.example_steps if readout_ms is None else ms_to_steps(self.name, "readout_ms", readout_ms, self.dt_ms)
+        self.readout_steps = (
+            self.example_steps if readout_ms is None else ms_to_steps(self.name, "readout_ms", readout_ms, self.dt_ms)
+        )
         if self.readout_steps > self.example_steps:
-            raise TaskError(f"task '{self.name}': option readout_ms={readout_ms!r} is longer than example_ms={example_ms!r}")
+            raise TaskError(
+                f"task '{self.name}': option readout_ms={readout_ms!r} is longer than example_ms={example_ms!r}"
+            )
         self.hidden_units = positive_int(self.name, "hidden_units", hidden_units)
         self.n_x = 2 if family == "network" else 1
         self.n_outputs = 1
         self.n_inputs = positive_int(self.name, "n_inputs", n_inputs)
         variables = self.n_x + 1
         if self.n_inputs % variables:
-            raise TaskError(f"task '{self.name}': option n_inputs={n_inputs!r} must be a multiple of {variables} "
-                            f"(the family '{family}' encodes {variables} variables with equally many neurons)")
+            raise TaskError(
+                f"task '{self.name}': option n_inputs={n_inputs!r} must be a multiple of {variables} "
+                f"(the family '{family}' encodes {variables} variables with equally many neurons)"
+            )
         self.neurons_per_variable = self.n_inputs // variables
         self.input_range = self._positive_number("input_range", input_range)
-        self.target_range = _TARGET_RANGE[family] if target_range is None else self._positive_number("target_range", target_range)
+        self.target_range = (
+            _TARGET_RANGE[family] if target_range is None else self._positive_number("target_range", target_range)
+        )
         self.tuning_width = self._positive_number("tuning_width", tuning_width)
         self.rate_hz = self._positive_number("rate_hz", rate_hz)
         if self.rate_hz * self.dt_ms / 1000.0 > 1:
-            raise TaskError(f"task '{self.name}': option rate_hz must be at most {1000 / self.dt_ms:g} Hz at dt_ms={self.dt_ms:g}, got {rate_hz!r}")
-        self._held_out = {"validation": positive_int(self.name, "validation_functions", validation_functions),
-                          "test": positive_int(self.name, "test_functions", test_functions)}
+            raise TaskError(
+                f"task '{self.name}': option rate_hz must be at most {1000 / self.dt_ms:g} Hz at dt_ms={self.dt_ms:g}, got {rate_hz!r}"
+            )
+        self._held_out = {
+            "validation": positive_int(self.name, "validation_functions", validation_functions),
+            "test": positive_int(self.name, "test_functions", test_functions),
+        }
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise TaskError(f"task '{self.name}': option seed must be an integer >= 0, got {seed!r}")
         self.seed = int(seed)
@@ -158,17 +202,28 @@ class FunctionRegression(Task):
     def draw_functions(self, count, rng):
         """``count`` target functions of the task's family, from ``rng``."""
         if self.family == "sine":
-            return TargetFunctions("sine", {"amplitude": rng.uniform(0.1, 5.0, count), "phase": rng.uniform(0.0, np.pi, count)})
+            return TargetFunctions(
+                "sine", {"amplitude": rng.uniform(0.1, 5.0, count), "phase": rng.uniform(0.0, np.pi, count)}
+            )
         h = self.hidden_units
-        return TargetFunctions("network", {"W1": rng.uniform(-1, 1, (count, h, 2)), "b1": rng.uniform(-1, 1, (count, h)),
-                                           "w2": rng.uniform(-1, 1, (count, h)), "b2": rng.uniform(-1, 1, count)})
+        return TargetFunctions(
+            "network",
+            {
+                "W1": rng.uniform(-1, 1, (count, h, 2)),
+                "b1": rng.uniform(-1, 1, (count, h)),
+                "w2": rng.uniform(-1, 1, (count, h)),
+                "b2": rng.uniform(-1, 1, count),
+            },
+        )
 
     def input_rates(self, x, targets):
         """Rates in Hz (batch, K, n_inputs) of every example: x_k, then F(x_{k-1}) (silent for k = 0)."""
         n = self.neurons_per_variable
         r = self.input_range
         groups = [population_rates(x[..., d], -r, r, n, self.tuning_width, self.rate_hz) for d in range(self.n_x)]
-        previous = population_rates(targets[..., 0], -self.target_range, self.target_range, n, self.tuning_width, self.rate_hz)
+        previous = population_rates(
+            targets[..., 0], -self.target_range, self.target_range, n, self.tuning_width, self.rate_hz
+        )
         previous = np.concatenate([np.zeros_like(previous[:, :1]), previous[:, :-1]], axis=1)
         return np.concatenate(groups + [previous], axis=-1)
 
@@ -189,15 +244,26 @@ class FunctionRegression(Task):
         windows[..., 0] = starts + self.example_steps - self.readout_steps
         windows[..., 1] = starts + self.example_steps
         events = [[(int(s), self.example_steps, "example", str(k)) for k, s in enumerate(starts)] for _ in range(size)]
-        return RegressionBatch(inputs=spikes.astype(np.float32), windows=windows, targets=targets, x=x,
-                               mask=np.ones((size, self.examples), dtype=bool), functions=functions, events=events)
+        return RegressionBatch(
+            inputs=spikes.astype(np.float32),
+            windows=windows,
+            targets=targets,
+            x=x,
+            mask=np.ones((size, self.examples), dtype=bool),
+            functions=functions,
+            events=events,
+        )
 
     def _held_out_episodes(self, split, indices):
         """Held-out episodes ``indices`` of ``split``, each drawn alone from its own stream."""
         parts = [self._episodes(1, seeds.generator(self.seed, split, int(i))) for i in indices]
         functions, x, targets, spikes = zip(*parts)
-        return self._batch(TargetFunctions.concatenate(functions), np.concatenate(x), np.concatenate(targets),
-                           np.concatenate(spikes, axis=1))
+        return self._batch(
+            TargetFunctions.concatenate(functions),
+            np.concatenate(x),
+            np.concatenate(targets),
+            np.concatenate(spikes, axis=1),
+        )
 
     # -- the task interface ------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ gzip-compressed (detected from their content, not their name). Every malformed f
 error naming the file and what was expected, because a silently misread dataset shows up
 only much later as a mysteriously bad accuracy.
 """
+
 import gzip
 from pathlib import Path
 
@@ -62,7 +63,9 @@ def read_idx(path) -> np.ndarray:
         raise IdxFormatError(f"{path}: the IDX header declares 0 dimensions (expected at least 1)")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise IdxFormatError(f"{path}: truncated header: {ndim} dimension sizes need {header} bytes, the file has {len(raw)}")
+        raise IdxFormatError(
+            f"{path}: truncated header: {ndim} dimension sizes need {header} bytes, the file has {len(raw)}"
+        )
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     present = len(raw) - header
@@ -111,7 +114,9 @@ def load_mnist_pair(folder, prefix, hint=""):
     if len(labels) == 0:
         raise IdxFormatError(f"{label_path}: holds no examples")
     if labels.min() < 0 or labels.max() > 9:
-        raise IdxFormatError(f"{label_path}: labels must be digits 0-9, found values in [{labels.min()}, {labels.max()}]")
+        raise IdxFormatError(
+            f"{label_path}: labels must be digits 0-9, found values in [{labels.min()}, {labels.max()}]"
+        )
     return images, labels.astype(np.int64)
 
 

@@ -13,6 +13,7 @@ not extrapolate wildly (exact least squares at k = n_x + 1 gave a 30x larger err
 family). The first example (nothing seen yet) is predicted as 0, the mean of both families over
 functions. On a linear F it is exact from example 2 (n_x + 1) on.
 """
+
 import numpy as np
 
 from .base import TaskError
@@ -61,7 +62,9 @@ def linear_predictions(x, targets, ridge=1.0):
     x = np.asarray(x, dtype=np.float64)
     targets = _as_3d("targets", targets)
     if x.ndim != 3 or x.shape[:2] != targets.shape[:2]:
-        raise TaskError(f"x must be (functions, examples, n_x) matching targets {targets.shape[:2]}, got shape {x.shape}")
+        raise TaskError(
+            f"x must be (functions, examples, n_x) matching targets {targets.shape[:2]}, got shape {x.shape}"
+        )
     if not ridge > 0:
         raise TaskError(f"ridge must be > 0, got {ridge!r}")
     functions, examples, _ = x.shape

@@ -18,6 +18,7 @@ Time step: these tasks are defined in 1 ms steps only (``dt_ms = 1``). The offic
 the 'equals 1' and cue channels at every step, so rendering it at another dt would change those
 channels' rates, not just the sampling; a network with another dt is refused.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,9 @@ def threshold_crossings(pixels, thresholds=40, ms_per_pixel=1):
     """
     pixels = np.asarray(pixels)
     if pixels.ndim < 2:
-        raise TaskError(f"threshold_crossings: pixels must be (batch, length) or (batch, rows, cols), got shape {pixels.shape}")
+        raise TaskError(
+            f"threshold_crossings: pixels must be (batch, length) or (batch, rows, cols), got shape {pixels.shape}"
+        )
     if thresholds < 2:
         raise TaskError(f"threshold_crossings: thresholds must be at least 2, got {thresholds}")
     y = np.repeat(pixels.reshape(len(pixels), -1).T, ms_per_pixel, axis=0)  # (T, batch)
@@ -78,11 +81,15 @@ class _PixelSequenceTask(Task):
         self.ms_per_pixel = positive_int(self.name, "ms_per_pixel", ms_per_pixel)
         self.thresholds = positive_int(self.name, "thresholds", thresholds)
         if self.thresholds < 2:
-            raise TaskError(f"task '{self.name}': option thresholds must be at least 2 (the paper uses 40), got {thresholds!r}")
+            raise TaskError(
+                f"task '{self.name}': option thresholds must be at least 2 (the paper uses 40), got {thresholds!r}"
+            )
         if isinstance(cue_rows, bool) or not isinstance(cue_rows, (int, np.integer)) or cue_rows < 0:
             raise TaskError(f"task '{self.name}': option cue_rows must be a non-negative integer, got {cue_rows!r}")
         self.cue_rows = int(cue_rows)
-        self._splits = {split: (images, np.asarray(labels, dtype=np.int64)) for split, (images, labels) in splits.items()}
+        self._splits = {
+            split: (images, np.asarray(labels, dtype=np.int64)) for split, (images, labels) in splits.items()
+        }
         for split in SPLITS:
             if len(self._splits[split][1]) == 0:
                 raise TaskError(f"task '{self.name}': the {split} split is empty")
@@ -115,7 +122,9 @@ class _PixelSequenceTask(Task):
             for label in labels
         ]
         return Batch(
-            inputs=encode_pixel_sequences(self._grey(images), self.width, self.thresholds, self.ms_per_pixel, self.cue_rows),
+            inputs=encode_pixel_sequences(
+                self._grey(images), self.width, self.thresholds, self.ms_per_pixel, self.cue_rows
+            ),
             windows=windows,
             labels=labels.astype(np.int64).reshape(size, 1),
             mask=np.ones((size, 1), dtype=bool),
@@ -167,26 +176,49 @@ class SequentialDigits(_PixelSequenceTask):
 
     name = "sequential_digits"
 
-    def __init__(self, ms_per_pixel=1, thresholds=40, cue_rows=2, readout_ms=None, validation_fraction=0.1, test_fraction=0.2,
-                 seed=0):
+    def __init__(
+        self,
+        ms_per_pixel=1,
+        thresholds=40,
+        cue_rows=2,
+        readout_ms=None,
+        validation_fraction=0.1,
+        test_fraction=0.2,
+        seed=0,
+    ):
         from sklearn.datasets import load_digits
 
-        self._options = dict(ms_per_pixel=ms_per_pixel, thresholds=thresholds, cue_rows=cue_rows, readout_ms=readout_ms,
-                             validation_fraction=validation_fraction, test_fraction=test_fraction, seed=seed)
+        self._options = dict(
+            ms_per_pixel=ms_per_pixel,
+            thresholds=thresholds,
+            cue_rows=cue_rows,
+            readout_ms=readout_ms,
+            validation_fraction=validation_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
+        )
         for option, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
             if isinstance(value, bool) or not isinstance(value, (float, int)) or not 0 < value < 1:
                 raise TaskError(f"task '{self.name}': option {option} must be a fraction in (0, 1), got {value!r}")
         if validation_fraction + test_fraction >= 1:
-            raise TaskError(f"task '{self.name}': validation_fraction + test_fraction must leave images to train on, "
-                            f"got {validation_fraction} + {test_fraction}")
+            raise TaskError(
+                f"task '{self.name}': validation_fraction + test_fraction must leave images to train on, "
+                f"got {validation_fraction} + {test_fraction}"
+            )
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise TaskError(f"task '{self.name}': option seed must be a whole number >= 0, got {seed!r}")
         digits = load_digits()
         images = (digits.images / 16.0).astype(np.float32)
         labels = digits.target.astype(np.int64)
         self.indices = stratified_split(labels, validation_fraction, test_fraction, seeds.generator(seed, "data_split"))
-        super().__init__({split: (images[i], labels[i]) for split, i in self.indices.items()}, ms_per_pixel, thresholds,
-                         cue_rows, readout_ms, default_readout_steps=lambda task: task.cue_steps)
+        super().__init__(
+            {split: (images[i], labels[i]) for split, i in self.indices.items()},
+            ms_per_pixel,
+            thresholds,
+            cue_rows,
+            readout_ms,
+            default_readout_steps=lambda task: task.cue_steps,
+        )
 
     def _grey(self, images):
         return images
@@ -232,13 +264,23 @@ class SequentialMNIST(_PixelSequenceTask):
 
     def __init__(self, folder, files="train+t10k", ms_per_pixel=1, thresholds=40, cue_rows=2, readout_ms=None):
         if files not in FILES:
-            raise TaskError(f"task '{self.name}': option files={files!r} is not known (accepted: {', '.join(map(repr, FILES))})")
+            raise TaskError(
+                f"task '{self.name}': option files={files!r} is not known (accepted: {', '.join(map(repr, FILES))})"
+            )
         given, folder = folder, Path(str(folder)).expanduser().resolve()
-        self._options = dict(folder=str(folder), files=files, ms_per_pixel=ms_per_pixel, thresholds=thresholds,
-                             cue_rows=cue_rows, readout_ms=readout_ms)
+        self._options = dict(
+            folder=str(folder),
+            files=files,
+            ms_per_pixel=ms_per_pixel,
+            thresholds=thresholds,
+            cue_rows=cue_rows,
+            readout_ms=readout_ms,
+        )
         needed = [stem for key, stem in MNIST_FILES.items() if files == "train+t10k" or key.startswith("t10k")]
         if not folder.is_dir():
-            relative = "" if Path(str(given)).expanduser().is_absolute() else f" (folder: {given}, from the current directory)"
+            relative = (
+                "" if Path(str(given)).expanduser().is_absolute() else f" (folder: {given}, from the current directory)"
+            )
             raise MissingDataError(
                 f"task '{self.name}': data folder {folder} does not exist{relative}; pass the folder holding "
                 f"{', '.join(needed)} (each may end in .gz) with --set task.folder=PATH"
@@ -248,22 +290,31 @@ class SequentialMNIST(_PixelSequenceTask):
             hint += "; with only the t10k pair, use files: t10k"
         test_images, test_labels = load_mnist_pair(folder, "t10k", hint)
         if files == "t10k":
-            splits = {split: (test_images[part], test_labels[part]) for split, part in t10k_index_split(len(test_labels)).items()}
+            splits = {
+                split: (test_images[part], test_labels[part])
+                for split, part in t10k_index_split(len(test_labels)).items()
+            }
         else:
             train_images, train_labels = load_mnist_pair(folder, "train", hint)
             if train_images.shape[1:] != test_images.shape[1:]:
-                raise TaskError(f"task '{self.name}': {folder} has training images of {train_images.shape[1:]} but t10k images "
-                                f"of {test_images.shape[1:]} (expected the same image size)")
+                raise TaskError(
+                    f"task '{self.name}': {folder} has training images of {train_images.shape[1:]} but t10k images "
+                    f"of {test_images.shape[1:]} (expected the same image size)"
+                )
             if len(train_labels) <= VALIDATION_IMAGES:
-                raise TaskError(f"task '{self.name}': the training file in {folder} holds {len(train_labels)} images; "
-                                f"files: train+t10k holds out the first {VALIDATION_IMAGES} for validation and needs more "
-                                "(accepted: the full 60,000, or files: t10k)")
+                raise TaskError(
+                    f"task '{self.name}': the training file in {folder} holds {len(train_labels)} images; "
+                    f"files: train+t10k holds out the first {VALIDATION_IMAGES} for validation and needs more "
+                    "(accepted: the full 60,000, or files: t10k)"
+                )
             splits = {
                 "train": (train_images[VALIDATION_IMAGES:], train_labels[VALIDATION_IMAGES:]),
                 "validation": (train_images[:VALIDATION_IMAGES], train_labels[:VALIDATION_IMAGES]),
                 "test": (test_images, test_labels),
             }
-        super().__init__(splits, ms_per_pixel, thresholds, cue_rows, readout_ms, default_readout_steps=lambda task: task.width)
+        super().__init__(
+            splits, ms_per_pixel, thresholds, cue_rows, readout_ms, default_readout_steps=lambda task: task.width
+        )
 
     def _grey(self, images):
         return images.astype(np.float32) * np.float32(1.0 / 255.0)

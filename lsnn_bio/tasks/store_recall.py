@@ -31,6 +31,7 @@ Time step: Poisson inputs are well defined at any ``dt_ms`` that divides ``symbo
 rate_hz * dt <= 1), so the task renders itself at the network's time step (experiments pass
 the network's dt unless the document gives ``dt_ms``).
 """
+
 import numpy as np
 
 from .. import seeds
@@ -48,24 +49,58 @@ class StoreRecall(Task):
     name = "store_recall"
     n_classes = 2
 
-    def __init__(self, symbol_ms=200, n_symbols=12, inputs_per_group=25, rate_hz=50, seq_delay=6, validation_sequences=256,
-                 test_sequences=512, seed=0, store_shows_bit=True, dt_ms=1.0):
-        self._options = dict(symbol_ms=symbol_ms, n_symbols=n_symbols, inputs_per_group=inputs_per_group, rate_hz=rate_hz,
-                             seq_delay=seq_delay, validation_sequences=validation_sequences, test_sequences=test_sequences,
-                             seed=seed, store_shows_bit=store_shows_bit, dt_ms=dt_ms)
-        if isinstance(dt_ms, bool) or not isinstance(dt_ms, (int, float, np.integer, np.floating)) or not 0 < dt_ms < float("inf"):
+    def __init__(
+        self,
+        symbol_ms=200,
+        n_symbols=12,
+        inputs_per_group=25,
+        rate_hz=50,
+        seq_delay=6,
+        validation_sequences=256,
+        test_sequences=512,
+        seed=0,
+        store_shows_bit=True,
+        dt_ms=1.0,
+    ):
+        self._options = dict(
+            symbol_ms=symbol_ms,
+            n_symbols=n_symbols,
+            inputs_per_group=inputs_per_group,
+            rate_hz=rate_hz,
+            seq_delay=seq_delay,
+            validation_sequences=validation_sequences,
+            test_sequences=test_sequences,
+            seed=seed,
+            store_shows_bit=store_shows_bit,
+            dt_ms=dt_ms,
+        )
+        if (
+            isinstance(dt_ms, bool)
+            or not isinstance(dt_ms, (int, float, np.integer, np.floating))
+            or not 0 < dt_ms < float("inf")
+        ):
             raise TaskError(f"task '{self.name}': option dt_ms must be a positive time step in ms, got {dt_ms!r}")
         self.dt_ms = float(dt_ms)
         self.symbol_steps = ms_to_steps(self.name, "symbol_ms", symbol_ms, self.dt_ms)
         self.n_symbols = positive_int(self.name, "n_symbols", n_symbols)
         if self.n_symbols < 3:
-            raise TaskError(f"task '{self.name}': option n_symbols must be at least 3 (STORE, bit, RECALL), got {n_symbols!r}")
+            raise TaskError(
+                f"task '{self.name}': option n_symbols must be at least 3 (STORE, bit, RECALL), got {n_symbols!r}"
+            )
         self.inputs_per_group = positive_int(self.name, "inputs_per_group", inputs_per_group)
         self.spike_probability = float(rate_hz) * self.dt_ms / 1000.0
         if not 0 < self.spike_probability <= 1:
-            raise TaskError(f"task '{self.name}': option rate_hz must be in (0, {1000 / self.dt_ms:g}] Hz, got {rate_hz!r}")
-        if isinstance(seq_delay, bool) or not isinstance(seq_delay, (int, float, np.integer, np.floating)) or seq_delay < 0:
-            raise TaskError(f"task '{self.name}': option seq_delay must be a number >= 0 (expected delay in symbols), got {seq_delay!r}")
+            raise TaskError(
+                f"task '{self.name}': option rate_hz must be in (0, {1000 / self.dt_ms:g}] Hz, got {rate_hz!r}"
+            )
+        if (
+            isinstance(seq_delay, bool)
+            or not isinstance(seq_delay, (int, float, np.integer, np.floating))
+            or seq_delay < 0
+        ):
+            raise TaskError(
+                f"task '{self.name}': option seq_delay must be a number >= 0 (expected delay in symbols), got {seq_delay!r}"
+            )
         self.signal_probability = 1.0 / (1.0 + seq_delay)
         if self.signal_probability >= 1:
             raise TaskError(f"task '{self.name}': option seq_delay must be > 0, got {seq_delay!r}")
@@ -208,7 +243,9 @@ class StoreRecall(Task):
         total = self.held_out_sizes[split]
         for start in range(0, total, size):
             stop = min(start + size, total)
-            yield self._make(seq[start:stop], flips[start:stop], [self._trial_rng(split, i) for i in range(start, stop)])
+            yield self._make(
+                seq[start:stop], flips[start:stop], [self._trial_rng(split, i) for i in range(start, stop)]
+            )
 
     def split_size(self, split):
         self._check_split(split)

@@ -52,6 +52,7 @@ drawn, or, with ``train_frames``, to random crops of that many frames (truncated
 code's ``truncT``), which bounds memory and time per iteration on a CPU. A crop's last
 ``delay_frames`` labels are read out over appended silence, as at the end of an utterance.
 """
+
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,31 +68,175 @@ from .sphere import AudioFormatError, read_audio
 SPLITS = ("train", "validation", "test")
 
 PHONES61 = (
-    "aa", "ae", "ah", "ao", "aw", "ax", "ax-h", "axr", "ay", "b", "bcl", "ch", "d", "dcl", "dh", "dx", "eh", "el", "em",
-    "en", "eng", "epi", "er", "ey", "f", "g", "gcl", "h#", "hh", "hv", "ih", "ix", "iy", "jh", "k", "kcl", "l", "m", "n",
-    "ng", "nx", "ow", "oy", "p", "pau", "pcl", "q", "r", "s", "sh", "t", "tcl", "th", "uh", "uw", "ux", "v", "w", "y",
-    "z", "zh",
+    "aa",
+    "ae",
+    "ah",
+    "ao",
+    "aw",
+    "ax",
+    "ax-h",
+    "axr",
+    "ay",
+    "b",
+    "bcl",
+    "ch",
+    "d",
+    "dcl",
+    "dh",
+    "dx",
+    "eh",
+    "el",
+    "em",
+    "en",
+    "eng",
+    "epi",
+    "er",
+    "ey",
+    "f",
+    "g",
+    "gcl",
+    "h#",
+    "hh",
+    "hv",
+    "ih",
+    "ix",
+    "iy",
+    "jh",
+    "k",
+    "kcl",
+    "l",
+    "m",
+    "n",
+    "ng",
+    "nx",
+    "ow",
+    "oy",
+    "p",
+    "pau",
+    "pcl",
+    "q",
+    "r",
+    "s",
+    "sh",
+    "t",
+    "tcl",
+    "th",
+    "uh",
+    "uw",
+    "ux",
+    "v",
+    "w",
+    "y",
+    "z",
+    "zh",
 )
 #: Lee & Hon's folding of the 61 phones to 39 classes; a phone not listed keeps its name, ``q`` is not scored.
 FOLD39 = {
-    "ao": "aa", "ax": "ah", "ax-h": "ah", "axr": "er", "hv": "hh", "ix": "ih", "el": "l", "em": "m", "en": "n",
-    "nx": "n", "eng": "ng", "zh": "sh", "ux": "uw",
-    "bcl": "sil", "dcl": "sil", "gcl": "sil", "pcl": "sil", "tcl": "sil", "kcl": "sil", "h#": "sil", "pau": "sil",
-    "epi": "sil", "q": None,
+    "ao": "aa",
+    "ax": "ah",
+    "ax-h": "ah",
+    "axr": "er",
+    "hv": "hh",
+    "ix": "ih",
+    "el": "l",
+    "em": "m",
+    "en": "n",
+    "nx": "n",
+    "eng": "ng",
+    "zh": "sh",
+    "ux": "uw",
+    "bcl": "sil",
+    "dcl": "sil",
+    "gcl": "sil",
+    "pcl": "sil",
+    "tcl": "sil",
+    "kcl": "sil",
+    "h#": "sil",
+    "pau": "sil",
+    "epi": "sil",
+    "q": None,
 }
 PHONES39 = tuple(sorted({FOLD39.get(p, p) for p in PHONES61} - {None}))
 
 #: The core test set (TIMIT documentation): 2 male and 1 female speaker per dialect region.
 CORE_TEST_SPEAKERS = (
-    "mdab0", "mwbt0", "felc0", "mtas1", "mwew0", "fpas0", "mjmp0", "mlnt0", "fpkt0", "mlll0", "mtls0", "fjlm0",
-    "mbpm0", "mklt0", "fnlp0", "mcmj0", "mjdh0", "fmgd0", "mgrt0", "mnjm0", "fdhc0", "mjln0", "mpam0", "fmld0",
+    "mdab0",
+    "mwbt0",
+    "felc0",
+    "mtas1",
+    "mwew0",
+    "fpas0",
+    "mjmp0",
+    "mlnt0",
+    "fpkt0",
+    "mlll0",
+    "mtls0",
+    "fjlm0",
+    "mbpm0",
+    "mklt0",
+    "fnlp0",
+    "mcmj0",
+    "mjdh0",
+    "fmgd0",
+    "mgrt0",
+    "mnjm0",
+    "fdhc0",
+    "mjln0",
+    "mpam0",
+    "fmld0",
 )
 #: The 50-speaker development set (Kaldi egs/timit/s5/conf/dev_spk.list), all from TEST, none in the core set.
 DEV_SPEAKERS = (
-    "faks0", "fdac1", "fjem0", "mgwt0", "mjar0", "mmdb1", "mmdm2", "mpdf0", "fcmh0", "fkms0", "mbdg0", "mbwm0", "mcsh0",
-    "fadg0", "fdms0", "fedw0", "mgjf0", "mglb0", "mrtk0", "mtaa0", "mtdt0", "mthc0", "mwjg0", "fnmr0", "frew0", "fsem0",
-    "mbns0", "mmjr0", "mdls0", "mdlf0", "mdvc0", "mers0", "fmah0", "fdrw0", "mrcs0", "mrjm4", "fcal1", "mmwh0", "fjsj0",
-    "majc0", "mjsw0", "mreb0", "fgjd0", "fjmg0", "mroa0", "mteb0", "mjfc0", "mrjr0", "fmml0", "mrws1",
+    "faks0",
+    "fdac1",
+    "fjem0",
+    "mgwt0",
+    "mjar0",
+    "mmdb1",
+    "mmdm2",
+    "mpdf0",
+    "fcmh0",
+    "fkms0",
+    "mbdg0",
+    "mbwm0",
+    "mcsh0",
+    "fadg0",
+    "fdms0",
+    "fedw0",
+    "mgjf0",
+    "mglb0",
+    "mrtk0",
+    "mtaa0",
+    "mtdt0",
+    "mthc0",
+    "mwjg0",
+    "fnmr0",
+    "frew0",
+    "fsem0",
+    "mbns0",
+    "mmjr0",
+    "mdls0",
+    "mdlf0",
+    "mdvc0",
+    "mers0",
+    "fmah0",
+    "fdrw0",
+    "mrcs0",
+    "mrjm4",
+    "fcal1",
+    "mmwh0",
+    "fjsj0",
+    "majc0",
+    "mjsw0",
+    "mreb0",
+    "fgjd0",
+    "fjmg0",
+    "mroa0",
+    "mteb0",
+    "mjfc0",
+    "mrjr0",
+    "fmml0",
+    "mrws1",
 )
 
 SAMPLE_RATE = 16000
@@ -125,14 +270,18 @@ def _corpus_halves(folder):
     """The TRAIN and TEST folders in ``folder`` or one level below it (any letter case)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise TimitFormatError(f"{folder}: TIMIT folder not found (give the corpus root that holds TRAIN/ and TEST/, "
-                               "e.g. --set task.folder=/path/to/TIMIT)")
+        raise TimitFormatError(
+            f"{folder}: TIMIT folder not found (give the corpus root that holds TRAIN/ and TEST/, "
+            "e.g. --set task.folder=/path/to/TIMIT)"
+        )
     for candidate in [folder, *_subfolders(folder)]:
         names = {p.name.lower(): p for p in _subfolders(candidate)}
         if "train" in names and "test" in names:
             return names["train"], names["test"]
-    raise TimitFormatError(f"{folder}: no TRAIN and TEST folders here or one level below (expected the LDC layout "
-                           "TRAIN|TEST/DR1..DR8/SPEAKER/*.WAV + *.PHN, any letter case)")
+    raise TimitFormatError(
+        f"{folder}: no TRAIN and TEST folders here or one level below (expected the LDC layout "
+        "TRAIN|TEST/DR1..DR8/SPEAKER/*.WAV + *.PHN, any letter case)"
+    )
 
 
 def _speaker_utterances(speaker_folder, dialect):
@@ -180,19 +329,26 @@ def find_utterances(folder) -> dict:
         have = {u.speaker for u in splits[split]}
         missing = [s.upper() for s in listed if s not in have]
         if len(missing) == len(listed):
-            raise TimitFormatError(f"{half}: none of the {len(listed)} {split} speakers of the standard protocol "
-                                   f"(e.g. {', '.join(missing[:3])}) holds SI/SX utterances here")
+            raise TimitFormatError(
+                f"{half}: none of the {len(listed)} {split} speakers of the standard protocol "
+                f"(e.g. {', '.join(missing[:3])}) holds SI/SX utterances here"
+            )
         if missing:
-            warnings.warn(f"{half}: the {split} split has {len(have)} of its {len(listed)} speakers; missing: "
-                          f"{', '.join(missing)}", stacklevel=3)
+            warnings.warn(
+                f"{half}: the {split} split has {len(have)} of its {len(listed)} speakers; missing: "
+                f"{', '.join(missing)}",
+                stacklevel=3,
+            )
     if not train:
         raise TimitFormatError(f"{train_half}: no SI/SX utterances (.PHN with .WAV) in any speaker folder")
     speakers = {split: {u.speaker for u in us} for split, us in splits.items()}
     for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
         shared = speakers[a] & speakers[b]
         if shared:
-            raise TimitFormatError(f"{folder}: speaker(s) {', '.join(sorted(s.upper() for s in shared))} appear in both "
-                                   f"the {a} and the {b} split (TIMIT's TRAIN and TEST speakers are disjoint)")
+            raise TimitFormatError(
+                f"{folder}: speaker(s) {', '.join(sorted(s.upper() for s in shared))} appear in both "
+                f"the {a} and the {b} split (TIMIT's TRAIN and TEST speakers are disjoint)"
+            )
     return splits
 
 
@@ -235,8 +391,18 @@ def mfcc_features(samples, sample_rate=SAMPLE_RATE) -> np.ndarray:
 
     y = np.asarray(samples, dtype=np.float32) / np.float32(32768.0)
     y = librosa.effects.preemphasis(y, coef=0.97)
-    mel = librosa.feature.melspectrogram(y=y, sr=sample_rate, n_fft=512, win_length=400, hop_length=HOP,
-                                         window="hamming", center=True, n_mels=26, htk=True, power=2.0)
+    mel = librosa.feature.melspectrogram(
+        y=y,
+        sr=sample_rate,
+        n_fft=512,
+        win_length=400,
+        hop_length=HOP,
+        window="hamming",
+        center=True,
+        n_mels=26,
+        htk=True,
+        power=2.0,
+    )
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, top_db=None), n_mfcc=13, lifter=22)
     delta = librosa.feature.delta(mfcc, width=5, order=1, mode="nearest")
     delta2 = librosa.feature.delta(mfcc, width=5, order=2, mode="nearest")
@@ -284,15 +450,24 @@ class Timit(Task):
     phones = PHONES61
 
     def __init__(self, folder, ms_per_frame=5, bins=8, train_frames=None, delay_frames=0):
-        self._options = dict(folder=str(folder), ms_per_frame=ms_per_frame, bins=bins, train_frames=train_frames,
-                             delay_frames=delay_frames)
+        self._options = dict(
+            folder=str(folder),
+            ms_per_frame=ms_per_frame,
+            bins=bins,
+            train_frames=train_frames,
+            delay_frames=delay_frames,
+        )
         self.frame_steps = ms_to_steps(self.name, "ms_per_frame", ms_per_frame, self.dt_ms)
         self.bins = positive_int(self.name, "bins", bins)
         if self.bins < 2:
-            raise TaskError(f"task '{self.name}': option bins must be at least 2 input neurons per feature, got {bins!r}")
+            raise TaskError(
+                f"task '{self.name}': option bins must be at least 2 input neurons per feature, got {bins!r}"
+            )
         self.train_frames = None if train_frames is None else positive_int(self.name, "train_frames", train_frames)
         if isinstance(delay_frames, bool) or not isinstance(delay_frames, (int, np.integer)) or delay_frames < 0:
-            raise TaskError(f"task '{self.name}': option delay_frames must be a whole number >= 0, got {delay_frames!r}")
+            raise TaskError(
+                f"task '{self.name}': option delay_frames must be a whole number >= 0, got {delay_frames!r}"
+            )
         self.delay_frames = int(delay_frames)
         self.n_inputs = N_FEATURES * self.bins
 
@@ -308,8 +483,13 @@ class Timit(Task):
         self.feature_mean = train.mean(axis=0)
         self.feature_std = np.maximum(train.std(axis=0), 1e-8)
         edges = np.array([NormalDist().inv_cdf(k / self.bins) for k in range(1, self.bins)], dtype=np.float32)
-        self._bins = {split: [np.searchsorted(edges, (f - self.feature_mean) / self.feature_std, side="right")
-                              .astype(np.uint8) for f in fs] for split, fs in features.items()}
+        self._bins = {
+            split: [
+                np.searchsorted(edges, (f - self.feature_mean) / self.feature_std, side="right").astype(np.uint8)
+                for f in fs
+            ]
+            for split, fs in features.items()
+        }
         self.longest_frames = max(len(lab) for labels in self._labels.values() for lab in labels)
         self.steps = (self.longest_frames + self.delay_frames) * self.frame_steps
 
@@ -383,16 +563,21 @@ class Timit(Task):
         for b, (i, crop) in enumerate(zip(index, crops)):
             bins, lab = self._bins[split][i], self._labels[split][i]
             if crop is not None:
-                bins, lab = bins[crop[0]:crop[1]], lab[crop[0]:crop[1]]
+                bins, lab = bins[crop[0] : crop[1]], lab[crop[0] : crop[1]]
             n = len(lab)
             rows = np.repeat(np.arange(n), N_FEATURES)
             active[rows, b, (offsets + bins).ravel()] = 1.0
-            labels[b, d:n + d] = np.maximum(lab, 0)
-            mask[b, d:n + d] = lab >= 0
+            labels[b, d : n + d] = np.maximum(lab, 0)
+            mask[b, d : n + d] = lab >= 0
             events.append(self._events(self.utterances[split][i].name, lab, crop))
         ranges = np.stack([np.arange(windows) * m, np.arange(1, windows + 1) * m], axis=-1)
-        return Batch(inputs=np.repeat(active, m, axis=0), windows=np.broadcast_to(ranges, (size, windows, 2)).copy(),
-                     labels=labels, mask=mask, events=events)
+        return Batch(
+            inputs=np.repeat(active, m, axis=0),
+            windows=np.broadcast_to(ranges, (size, windows, 2)).copy(),
+            labels=labels,
+            mask=mask,
+            events=events,
+        )
 
     def _events(self, name, lab, crop):
         """The utterance and its runs of equal frame labels, as (step, duration, kind, label)."""

@@ -4,10 +4,16 @@ The names load on first use: reading an experiment document or a checkpoint
 (``training.experiment``, ``training.checkpoint``) must not import torch, which only
 the trainer needs.
 """
+
 import importlib
 
-_LAZY = {"Experiment": ".experiment", "load_experiment": ".experiment", "Trainer": ".trainer",
-         "TrainingDiverged": ".trainer", "CheckpointError": ".checkpoint"}
+_LAZY = {
+    "Experiment": ".experiment",
+    "load_experiment": ".experiment",
+    "Trainer": ".trainer",
+    "TrainingDiverged": ".trainer",
+    "CheckpointError": ".checkpoint",
+}
 __all__ = list(_LAZY)
 
 

@@ -13,6 +13,7 @@ torch; ``load`` gives torch tensors for the trainer. A checkpoint written before
 trained network was stored (format 1) holds the twin's state only; the network is then
 decoded from it (``trained_network``).
 """
+
 import hashlib
 import json
 import platform
@@ -54,8 +55,13 @@ def versions():
     import brian2
 
     torch = sys.modules.get("torch")  # recorded when the writer uses it, never imported for it
-    return {"lsnn_bio": __version__, "torch": torch.__version__ if torch else None, "brian2": brian2.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
+    return {
+        "lsnn_bio": __version__,
+        "torch": torch.__version__ if torch else None,
+        "brian2": brian2.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def save(path, meta, state):
@@ -86,8 +92,10 @@ def read(path):
     except (KeyError, json.JSONDecodeError):
         raise CheckpointError(f"{path}: a safetensors file, but not an lsnn-bio checkpoint") from None
     if header.get("format") not in READABLE:
-        raise CheckpointError(f"{path}: format '{header.get('format')}' is not one this version reads "
-                              f"(accepted: {', '.join(READABLE)}); re-export it with the lsnn-bio that wrote it")
+        raise CheckpointError(
+            f"{path}: format '{header.get('format')}' is not one this version reads "
+            f"(accepted: {', '.join(READABLE)}); re-export it with the lsnn-bio that wrote it"
+        )
     if _digest(arrays) != header["sha256"]:
         raise CheckpointError(f"{path}: the tensor data does not match its checksum (the file is damaged)")
     state = _join(header["state"], arrays)
@@ -96,7 +104,9 @@ def read(path):
         trained[f"network/{name}/w"] = value["w"]
     for name, value in trained.items():
         if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
-            raise CheckpointError(f"{path}: '{name.split('/', 1)[1]}' contains NaN or Inf; refusing to use these weights")
+            raise CheckpointError(
+                f"{path}: '{name.split('/', 1)[1]}' contains NaN or Inf; refusing to use these weights"
+            )
     meta = dict(header["meta"], versions=header.get("versions", {}), format=header["format"])
     return Checkpoint(path=path, meta=meta, state=state)
 
@@ -119,14 +129,20 @@ def network_arrays(spec, parameters):
     changed, whose values ``spec`` holds in each population's ``initial``.
     """
     projections = {
-        p.name: {"i": np.asarray(p.i, np.int64), "j": np.asarray(p.j, np.int64), "w": np.asarray(p.w, np.float64),
-                 "delay": np.asarray(p.delay, np.int64), "sign": np.asarray(p.sign, np.int8),
-                 "shape": np.array([spec.size_of(p.source), spec.size_of(p.target)], np.int64)}
+        p.name: {
+            "i": np.asarray(p.i, np.int64),
+            "j": np.asarray(p.j, np.int64),
+            "w": np.asarray(p.w, np.float64),
+            "delay": np.asarray(p.delay, np.int64),
+            "sign": np.asarray(p.sign, np.int8),
+            "shape": np.array([spec.size_of(p.source), spec.size_of(p.target)], np.int64),
+        }
         for p in spec.projections
     }
     values = {
         population: {var: np.asarray(spec.populations[population].initial[var], np.float64) for var in variables}
-        for population, variables in parameters.items() if variables
+        for population, variables in parameters.items()
+        if variables
     }
     return {"projections": projections, "parameters": values}
 
@@ -146,10 +162,12 @@ def trained_network(spec, saved):
         arrays = network["projections"][projection.name]
         shape = (spec.size_of(projection.source), spec.size_of(projection.target))
         if tuple(int(n) for n in arrays["shape"]) != shape:
-            raise CheckpointError(f"{where} (projection '{projection.name}' is {tuple(arrays['shape'])} here, "
-                                  f"{shape} in the model)")
-        projections.append(replace(projection, i=arrays["i"], j=arrays["j"], w=arrays["w"], delay=arrays["delay"],
-                                   sign=arrays["sign"]))
+            raise CheckpointError(
+                f"{where} (projection '{projection.name}' is {tuple(arrays['shape'])} here, {shape} in the model)"
+            )
+        projections.append(
+            replace(projection, i=arrays["i"], j=arrays["j"], w=arrays["w"], delay=arrays["delay"], sign=arrays["sign"])
+        )
     populations = dict(spec.populations)
     for name, values in network["parameters"].items():
         if name not in populations:
@@ -168,35 +186,42 @@ def _network_from_twin_state(twin, path):
     """The trained network of a checkpoint that stored only the twin's state (format 1, or a trainer that
     saved no network): the dense (n_pre, n_post) weight, mask, delay and sign of each projection."""
     if not twin:
-        raise CheckpointError(f"{path}: holds neither a trained network nor a twin state; re-export it by "
-                              "resuming its run (lsnn-bio train EXPERIMENT --out RUN --resume) with the lsnn-bio that wrote it")
+        raise CheckpointError(
+            f"{path}: holds neither a trained network nor a twin state; re-export it by "
+            "resuming its run (lsnn-bio train EXPERIMENT --out RUN --resume) with the lsnn-bio that wrote it"
+        )
     synapses, parameters = {}, {}
     for key, value in twin.items():
         for old in ("mask", "delay", "sign", "coefficient"):  # before the twin engine rewrite: mask_NAME, ...
             if key.startswith(f"{old}_"):
-                key = f"synapses.{key[len(old) + 1:]}.{old}"
+                key = f"synapses.{key[len(old) + 1 :]}.{old}"
         if key.startswith("weights."):
-            key = f"synapses.{key[len('weights.'):]}.weight"
+            key = f"synapses.{key[len('weights.') :]}.weight"
         if key.startswith("neuron_parameters."):
-            population, variable = key[len("neuron_parameters."):].split("__", 1)
+            population, variable = key[len("neuron_parameters.") :].split("__", 1)
             key = f"neurons.{population}.values.{variable}"
         if key.startswith("synapses."):
-            name, field = key[len("synapses."):].rsplit(".", 1)
+            name, field = key[len("synapses.") :].rsplit(".", 1)
             synapses.setdefault(name, {})[field] = value
         elif key.startswith("neurons.") and ".values." in key:
-            population, variable = key[len("neurons."):].split(".values.", 1)
+            population, variable = key[len("neurons.") :].split(".values.", 1)
             parameters.setdefault(population, {})[variable] = np.asarray(value, np.float64)
     projections = {}
     for name, arrays in synapses.items():
         if not {"weight", "mask", "delay", "sign"} <= set(arrays):
-            raise CheckpointError(f"{path}: the twin state of projection '{name}' lacks "
-                                  f"{', '.join(sorted({'weight', 'mask', 'delay', 'sign'} - set(arrays)))}")
+            raise CheckpointError(
+                f"{path}: the twin state of projection '{name}' lacks "
+                f"{', '.join(sorted({'weight', 'mask', 'delay', 'sign'} - set(arrays)))}"
+            )
         i, j = np.nonzero(arrays["mask"])
-        projections[name] = {"i": i.astype(np.int64), "j": j.astype(np.int64),
-                             "w": np.asarray(arrays["weight"], np.float64)[i, j],
-                             "delay": np.asarray(arrays["delay"], np.int64)[i, j],
-                             "sign": np.asarray(arrays["sign"], np.int8)[i, j],
-                             "shape": np.array(arrays["mask"].shape, np.int64)}
+        projections[name] = {
+            "i": i.astype(np.int64),
+            "j": j.astype(np.int64),
+            "w": np.asarray(arrays["weight"], np.float64)[i, j],
+            "delay": np.asarray(arrays["delay"], np.int64)[i, j],
+            "sign": np.asarray(arrays["sign"], np.int8)[i, j],
+            "shape": np.array(arrays["mask"].shape, np.int64),
+        }
     return {"projections": projections, "parameters": parameters}
 
 
@@ -219,11 +244,17 @@ def _split(value, prefix, arrays):
         arrays[prefix] = np.ascontiguousarray(value)
         return {"__tensor__": prefix}
     if isinstance(value, dict):
-        return {"__dict__": [[_split(k, f"{prefix}/k{i}", arrays), _split(v, f"{prefix}/{i}", arrays)]
-                             for i, (k, v) in enumerate(value.items())]}
+        return {
+            "__dict__": [
+                [_split(k, f"{prefix}/k{i}", arrays), _split(v, f"{prefix}/{i}", arrays)]
+                for i, (k, v) in enumerate(value.items())
+            ]
+        }
     if isinstance(value, (list, tuple)):
-        return {"__list__": [_split(v, f"{prefix}/{i}", arrays) for i, v in enumerate(value)],
-                "tuple": isinstance(value, tuple)}
+        return {
+            "__list__": [_split(v, f"{prefix}/{i}", arrays) for i, v in enumerate(value)],
+            "tuple": isinstance(value, tuple),
+        }
     if isinstance(value, (np.integer, np.floating)):
         return value.item()
     return value

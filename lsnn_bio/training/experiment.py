@@ -4,6 +4,7 @@ The loaded experiment keeps the exact text of every document it used, so a
 checkpoint can rebuild the same network later without the original files
 (:func:`experiment_from_documents` reads them from memory).
 """
+
 import copy
 import inspect
 from dataclasses import dataclass
@@ -67,8 +68,12 @@ class Experiment:
     def network(self):
         """The NetworkSpec this experiment trains (weights drawn from its seed)."""
         path = Path(self.config["model"]).name if self.stored else self.model_path
-        return load_network(path, seed=self.config["seed"], overrides=self.config["network_overrides"],
-                            documents=self.documents if self.stored else None)
+        return load_network(
+            path,
+            seed=self.config["seed"],
+            overrides=self.config["network_overrides"],
+            documents=self.documents if self.stored else None,
+        )
 
     @property
     def model_path(self):
@@ -121,11 +126,15 @@ def experiment_from_dict(data, source, documents):
     config = copy.deepcopy(DEFAULTS)
     for key, value in data.items():
         if key not in DEFAULTS and key not in REQUIRED:
-            raise DocumentError(str(source), key, f"unknown key '{key}'", ", ".join(sorted(set(DEFAULTS) | set(REQUIRED))))
+            raise DocumentError(
+                str(source), key, f"unknown key '{key}'", ", ".join(sorted(set(DEFAULTS) | set(REQUIRED)))
+            )
         if key in SECTIONS and isinstance(value, dict):
             unknown = set(value) - SECTIONS[key]
             if unknown:
-                raise DocumentError(str(source), f"{key}.{sorted(unknown)[0]}", "unknown key", ", ".join(sorted(SECTIONS[key])))
+                raise DocumentError(
+                    str(source), f"{key}.{sorted(unknown)[0]}", "unknown key", ", ".join(sorted(SECTIONS[key]))
+                )
             config[key] = {**(config[key] or {}), **value}
         else:
             config[key] = value
@@ -133,22 +142,30 @@ def experiment_from_dict(data, source, documents):
         if key not in data:
             raise DocumentError(str(source), key, "missing")
     if not isinstance(config["task"], dict) or "name" not in config["task"]:
-        raise DocumentError(str(source), "task", "expected a mapping with a 'name'", "store_recall, sequential_digits, sequential_mnist")
+        raise DocumentError(
+            str(source), "task", "expected a mapping with a 'name'", "store_recall, sequential_digits, sequential_mnist"
+        )
     for key in ("iterations", "batch_size", "checkpoint_every", "test_batch_size"):
         if not isinstance(config[key], int) or config[key] <= 0:
             raise DocumentError(str(source), key, f"expected a positive whole number, got {config[key]!r}")
     if config["dtype"] not in ("float32", "float64"):
         raise DocumentError(str(source), "dtype", f"'{config['dtype']}' is not supported", "float32, float64")
     if not isinstance(config["compile"], bool):
-        raise DocumentError(str(source), "compile", f"expected true or false, got {config['compile']!r}",
-                            "true (fuse the twin's step with torch.compile) or false")
+        raise DocumentError(
+            str(source),
+            "compile",
+            f"expected true or false, got {config['compile']!r}",
+            "true (fuse the twin's step with torch.compile) or false",
+        )
     try:
         config["rate_regulariser"]["target_hz"] = float(parse_quantity(config["rate_regulariser"]["target"]))
     except ValueError as error:
         raise DocumentError(str(source), "rate_regulariser.target", str(error), "e.g. '10 Hz'") from None
     model = Path(source).parent / str(config["model"])
     if not model.is_file():
-        raise DocumentError(str(source), "model", f"network document '{model}' not found", "a path relative to the experiment document")
+        raise DocumentError(
+            str(source), "model", f"network document '{model}' not found", "a path relative to the experiment document"
+        )
     experiment = Experiment(config=config, source=str(source), documents=dict(documents))
     spec = experiment.network()  # validates the model and overrides now, not at iteration 1
     experiment.documents.update(spec.documents)

@@ -1,4 +1,5 @@
 """Loss terms of the paper (reference sections 3 and 4), as pure functions of tensors."""
+
 import torch
 import torch.nn.functional as F
 

@@ -12,6 +12,7 @@ by all rewired matrices, so connections can migrate between them.
 Shapes never change: the twin keeps dense (n_pre, n_post) weights and masks,
 so the Brian2 network is rebuilt from ``mask`` and ``weights`` after training.
 """
+
 import math
 
 import torch
@@ -76,7 +77,8 @@ class DeepR:
             if sum(counts.values()) > budget:
                 raise ValueError(
                     f"{sum(counts.values())} synapses are connected, more than the budget {budget}: "
-                    "initialise the network at (or below) the requested connectivity")
+                    "initialise the network at (or below) the requested connectivity"
+                )
             self.budget = int(budget)
             self._shares = torch.tensor(shares, dtype=torch.float64)
             twin.dense_gradient = True
@@ -127,7 +129,8 @@ class DeepR:
                     update = -eta * self.l1
                     if noise_scale:
                         update = update + noise_scale * torch.randn(
-                            w.shape, generator=self.generator, device=w.device, dtype=w.dtype)
+                            w.shape, generator=self.generator, device=w.device, dtype=w.dtype
+                        )
                     theta = torch.where(theta > 0, theta + update, theta)
                 connected = theta > 0
                 w.copy_(torch.where(connected, theta * sign, torch.zeros_like(w)))
@@ -178,8 +181,9 @@ class DeepR:
             probabilities = torch.where(left > 0, self._shares, torch.zeros_like(self._shares))
             if not probabilities.sum() > 0:  # only matrices with a zero share have room left
                 probabilities = left.to(torch.float64)
-            draw = torch.multinomial(probabilities.to(device), count - int(per_matrix.sum()), replacement=True,
-                                     generator=self.generator)
+            draw = torch.multinomial(
+                probabilities.to(device), count - int(per_matrix.sum()), replacement=True, generator=self.generator
+            )
             per_matrix += torch.minimum(torch.bincount(draw, minlength=len(room)).cpu(), left)
         for name, candidate, k in zip(self.projections, candidates, per_matrix.tolist()):
             if k == 0:
@@ -213,13 +217,21 @@ class DeepR:
 
     def load_state_dict(self, state):
         if list(state["projections"]) != list(self.projections):
-            raise ValueError(f"state is for projections {state['projections']}, this DeepR rewires {list(self.projections)}")
+            raise ValueError(
+                f"state is for projections {state['projections']}, this DeepR rewires {list(self.projections)}"
+            )
         self.budget = int(state["budget"])
         self._shares = torch.tensor(state["shares"], dtype=torch.float64)
-        self.l1, self.temperature, self.epsilon = float(state["l1"]), float(state["temperature"]), float(state["epsilon"])
+        self.l1, self.temperature, self.epsilon = (
+            float(state["l1"]),
+            float(state["temperature"]),
+            float(state["epsilon"]),
+        )
         self._allowed = {n: a.to(self._mask(n).device) for n, a in state["allowed"].items()}
         self.generator.set_state(state["generator"].cpu())
 
     def __repr__(self):
-        return (f"DeepR({len(self.projections)} projections, budget={self.budget}, l1={self.l1:g}, "
-                f"temperature={self.temperature:g}, epsilon={self.epsilon:g})")
+        return (
+            f"DeepR({len(self.projections)} projections, budget={self.budget}, l1={self.l1:g}, "
+            f"temperature={self.temperature:g}, epsilon={self.epsilon:g})"
+        )

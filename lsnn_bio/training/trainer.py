@@ -12,6 +12,7 @@ used during training (early stopping included) is the whole validation split;
 the test split is read once, after the last update, and only into
 ``summary.json``. A finished (tested) run cannot be resumed for more training.
 """
+
 import json
 import math
 import time
@@ -57,7 +58,9 @@ class Trainer:
             self.config["iterations"] = int(iterations)
         existing = self.out / CHECKPOINT
         if existing.exists() and not resume:
-            raise LsnnBioError(f"{self.out} already holds a run ({CHECKPOINT}); use --resume to continue it or choose another --out")
+            raise LsnnBioError(
+                f"{self.out} already holds a run ({CHECKPOINT}); use --resume to continue it or choose another --out"
+            )
         if resume and not existing.exists():
             raise LsnnBioError(f"--resume: no {CHECKPOINT} in {self.out} to resume from")
 
@@ -70,20 +73,34 @@ class Trainer:
         self.input = self._input_name()
         self.readout = self._readout_name()
         pseudo = self.config["pseudo_derivative"]
-        self.twin = Twin(self.spec, dtype=getattr(torch, self.config["dtype"]), device=self.device,
-                         pseudo_derivative=pseudo["function"], gamma=pseudo["gamma"], width=pseudo["width"],
-                         compile=bool(self.config["compile"]))
+        self.twin = Twin(
+            self.spec,
+            dtype=getattr(torch, self.config["dtype"]),
+            device=self.device,
+            pseudo_derivative=pseudo["function"],
+            gamma=pseudo["gamma"],
+            width=pseudo["width"],
+            compile=bool(self.config["compile"]),
+        )
         opt = self.config["optimizer"]
-        self.optimizer = torch.optim.Adam(self.twin.parameters(), lr=opt["learning_rate"],
-                                          betas=tuple(opt.get("betas", (0.9, 0.999))), eps=opt.get("eps", 1e-8))
+        self.optimizer = torch.optim.Adam(
+            self.twin.parameters(),
+            lr=opt["learning_rate"],
+            betas=tuple(opt.get("betas", (0.9, 0.999))),
+            eps=opt.get("eps", 1e-8),
+        )
         self.rewiring = None
         if self.config["rewiring"]:
             from .rewiring import DeepR
 
             rewiring = self.config["rewiring"]
-            self.rewiring = DeepR(self.twin, connectivity=rewiring.get("connectivity"), l1=rewiring.get("l1", 0.0),
-                                  temperature=rewiring.get("temperature", 0.0),
-                                  seed=seeds.torch_seed(seed, "rewiring"))
+            self.rewiring = DeepR(
+                self.twin,
+                connectivity=rewiring.get("connectivity"),
+                l1=rewiring.get("l1", 0.0),
+                temperature=rewiring.get("temperature", 0.0),
+                seed=seeds.torch_seed(seed, "rewiring"),
+            )
         self.train_rng = seeds.generator(seed, "train_batches")
         self.iteration = 0
         self.stopped_early = False
@@ -107,8 +124,10 @@ class Trainer:
         if name not in self.spec.inputs:
             raise LsnnBioError(f"experiment 'input' must name one of the network's inputs: {', '.join(names)}")
         if self.spec.inputs[name].size != self.task.n_inputs:
-            raise LsnnBioError(f"task {self.task.name} has {self.task.n_inputs} input channels, "
-                               f"network input '{name}' has {self.spec.inputs[name].size}")
+            raise LsnnBioError(
+                f"task {self.task.name} has {self.task.n_inputs} input channels, "
+                f"network input '{name}' has {self.spec.inputs[name].size}"
+            )
         return name
 
     def _readout_name(self):
@@ -117,8 +136,10 @@ class Trainer:
         if name not in names:
             raise LsnnBioError(f"experiment 'readout' must name one of the network's readouts: {', '.join(names)}")
         if self.spec.populations[name].size != self.task.n_classes:
-            raise LsnnBioError(f"task {self.task.name} has {self.task.n_classes} classes, readout '{name}' has "
-                               f"{self.spec.populations[name].size} neurons")
+            raise LsnnBioError(
+                f"task {self.task.name} has {self.task.n_classes} classes, readout '{name}' has "
+                f"{self.spec.populations[name].size} neurons"
+            )
         return name
 
     # ------------------------------------------------------------------ one batch
@@ -136,8 +157,14 @@ class Trainer:
             spikes = {n: s for n, s in result.spikes.items() if not self.spec.populations[n].readout}
             regulariser, rate = rate_regulariser(spikes, dt, self.config["rate_regulariser"]["target_hz"])
             loss = cross_entropy + self.config["rate_regulariser"]["coefficient"] * regulariser
-        return loss, {"loss": float(loss.detach()), "cross_entropy": float(cross_entropy.detach()), "correct": correct,
-                      "counted": counted, "accuracy": correct / max(counted, 1), "rate_hz": rate}
+        return loss, {
+            "loss": float(loss.detach()),
+            "cross_entropy": float(cross_entropy.detach()),
+            "correct": correct,
+            "counted": counted,
+            "accuracy": correct / max(counted, 1),
+            "rate_hz": rate,
+        }
 
     def learning_rate(self, iteration):
         """The paper's step decay, a function of the iteration alone so a resumed run follows the same schedule."""
@@ -150,18 +177,27 @@ class Trainer:
         """Train until the last iteration (or early stopping on validation), checkpointing as configured; then the
         final model's validation and, once, test figures go to ``summary.json``, which is returned."""
         total = self.config["iterations"]
-        bar = tqdm(total=total, initial=self.iteration, desc=self.experiment.name, disable=not self.progress,
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            initial=self.iteration,
+            desc=self.experiment.name,
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
         started = time.perf_counter()
         while self.iteration < total and not self.stopped_early:
             record = self.train_step()
             bar.update(1)
-            bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}", rate=f"{record['rate_hz']:.1f}Hz")
+            bar.set_postfix(
+                loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}", rate=f"{record['rate_hz']:.1f}Hz"
+            )
             every = self.config["validation"]["every"]
             if self.iteration % every == 0 or self.iteration == total:
                 validation = self.validate()
-                bar.write(f"iteration {self.iteration}: validation error {validation['error']:.3f} "
-                          f"(accuracy {validation['accuracy']:.3f}, rate {validation['rate_hz']:.1f} Hz)")
+                bar.write(
+                    f"iteration {self.iteration}: validation error {validation['error']:.3f} "
+                    f"(accuracy {validation['accuracy']:.3f}, rate {validation['rate_hz']:.1f} Hz)"
+                )
                 threshold = (self.config["stop"] or {}).get("validation_error_below")
                 if threshold is not None and validation["error"] < threshold:
                     self.stopped_early = True
@@ -191,8 +227,13 @@ class Trainer:
         else:
             self.optimizer.step()
         self.iteration += 1
-        record = {"iteration": self.iteration, "split": "train", "learning_rate": learning_rate,
-                  "seconds": time.perf_counter() - start, **metrics}
+        record = {
+            "iteration": self.iteration,
+            "split": "train",
+            "learning_rate": learning_rate,
+            "seconds": time.perf_counter() - start,
+            **metrics,
+        }
         if self.rewiring is not None:
             record["connections"] = self.rewiring.connection_count()
         self._log(record)
@@ -200,7 +241,9 @@ class Trainer:
 
     def _guard(self, loss):
         bad = [] if torch.isfinite(loss) else ["the loss"]
-        bad += [name for name, p in self.twin.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+        bad += [
+            name for name, p in self.twin.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()
+        ]
         if bad:
             raise TrainingDiverged(
                 f"iteration {self.iteration + 1}: non-finite values in {', '.join(bad)}; stopped before the update. "
@@ -219,10 +262,19 @@ class Trainer:
             cross_entropy += metrics["cross_entropy"] * batch.size
             rate += metrics["rate_hz"] * batch.size
         accuracy = correct / max(counted, 1)
-        return {"iteration": self.iteration, "split": split, "accuracy": accuracy, "error": 1 - accuracy, "correct": correct,
-                "windows": counted, "trials": trials, "loss": loss / max(trials, 1),
-                "cross_entropy": cross_entropy / max(trials, 1), "rate_hz": rate / max(trials, 1),
-                "seconds": time.perf_counter() - start}
+        return {
+            "iteration": self.iteration,
+            "split": split,
+            "accuracy": accuracy,
+            "error": 1 - accuracy,
+            "correct": correct,
+            "windows": counted,
+            "trials": trials,
+            "loss": loss / max(trials, 1),
+            "cross_entropy": cross_entropy / max(trials, 1),
+            "rate_hz": rate / max(trials, 1),
+            "seconds": time.perf_counter() - start,
+        }
 
     def validate(self):
         """The validation split: the only data early stopping and every printed figure look at during training."""
@@ -238,7 +290,11 @@ class Trainer:
             validation = self.validate()
         test = self.score("test", self.config["test_batch_size"])
         self._log(test)
-        summary = {"experiment": self.experiment.name, "iterations": self.iteration, "stopped_early": self.stopped_early}
+        summary = {
+            "experiment": self.experiment.name,
+            "iterations": self.iteration,
+            "stopped_early": self.stopped_early,
+        }
         for split, record in (("validation", validation), ("test", test)):
             for key in ("accuracy", "error", "windows", "loss", "rate_hz"):
                 summary[f"{split}_{key}"] = record[key]
@@ -259,18 +315,24 @@ class Trainer:
             "rng": {"train": self.train_rng.bit_generator.state},
             "spec": {"seed": self.spec.seed, "input": self.input, "readout": self.readout},
         }
-        trained = checkpoints.network_arrays(self.twin.trained_spec(),
-                                             {name: list(self.twin.parameter_values(name)) for name in self.twin.neurons})
-        state = {"network": trained, "twin": self.twin.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "torch_rng": torch.get_rng_state()}
+        trained = checkpoints.network_arrays(
+            self.twin.trained_spec(), {name: list(self.twin.parameter_values(name)) for name in self.twin.neurons}
+        )
+        state = {
+            "network": trained,
+            "twin": self.twin.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
         if self.rewiring is not None:
             state["rewiring"] = self.rewiring.state_dict()
         checkpoints.save(self.out / CHECKPOINT, meta, state)
 
     def _check_same_experiment(self, saved):
         """Resuming under different settings would silently mix two experiments."""
-        differences = sorted(k for k in set(saved) | set(self.config)
-                             if k != "iterations" and saved.get(k) != self.config.get(k))
+        differences = sorted(
+            k for k in set(saved) | set(self.config) if k != "iterations" and saved.get(k) != self.config.get(k)
+        )
         if differences:
             raise LsnnBioError(
                 f"--resume: the run in {self.out} was started with different settings for {', '.join(differences)}; "
@@ -306,4 +368,6 @@ class Trainer:
 
 
 def _json(data):
-    return json.dumps(data, indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x)) + "\n"
+    return (
+        json.dumps(data, indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x)) + "\n"
+    )

@@ -1,4 +1,5 @@
 """The PyTorch twin: a torch step generated from Brian2's own code for a NetworkSpec."""
+
 from .module import StepOutput, Twin, TwinError, TwinResult, TwinState
 from .surrogates import PSEUDO_DERIVATIVES
 

@@ -17,6 +17,7 @@ target in the same step. Spikes are the exact threshold condition with the
 pseudo-derivative of the normalised distance to threshold; a reset keeps
 Brian2's value (``where``) and passes the paper's gradient ``v - z*A``.
 """
+
 import ast
 import collections
 import math
@@ -58,8 +59,12 @@ class Layout:
 
     @property
     def outputs(self):
-        return (tuple(f"spikes__{p}" for p in self.spikes) + tuple(f"pushed__{p}" for p in self.pushed)
-                + tuple(f"readout__{p}" for p in self.readouts) + tuple(f"record__{p}__{v}" for p, v in self.recorded))
+        return (
+            tuple(f"spikes__{p}" for p in self.spikes)
+            + tuple(f"pushed__{p}" for p in self.pushed)
+            + tuple(f"readout__{p}" for p in self.readouts)
+            + tuple(f"record__{p}__{v}" for p, v in self.recorded)
+        )
 
 
 @dataclass
@@ -155,7 +160,9 @@ class _Generator:
         for eq in eqs.values():
             bad = _UNSUPPORTED_FLAGS & set(eq.flags)
             if bad:
-                raise UnsupportedConstruct(f"{where}: the flag '{sorted(bad)[0]}' on '{eq.varname}' is not supported by the twin")
+                raise UnsupportedConstruct(
+                    f"{where}: the flag '{sorted(bad)[0]}' on '{eq.varname}' is not supported by the twin"
+                )
         if eqs.stochastic_variables:
             raise UnsupportedConstruct(f"{where}: stochastic equations (xi) are not supported by the twin")
         group = self.objects.groups[population.name]
@@ -166,14 +173,21 @@ class _Generator:
         state = sorted(written)
         parameters = sorted(set(eqs.parameter_names) - written)
         code = PopulationCode(
-            name=population.name, size=population.size, state=state, parameters=parameters,
-            subexpressions=set(eqs.subexpr_names), refractory=population.refractory is not None,
-            spiking=population.spiking, output=population.model.output,
+            name=population.name,
+            size=population.size,
+            state=state,
+            parameters=parameters,
+            subexpressions=set(eqs.subexpr_names),
+            refractory=population.refractory is not None,
+            spiking=population.spiking,
+            output=population.model.output,
         )
         for name in state + parameters:
             value = to_si(population.initial.get(name, 0.0))
             if np.ndim(value) not in (0, 1) or (np.ndim(value) == 1 and len(value) != population.size):
-                raise UnsupportedConstruct(f"{where}: the initial value of '{name}' must be a scalar or {population.size} values")
+                raise UnsupportedConstruct(
+                    f"{where}: the initial value of '{name}' must be a scalar or {population.size} values"
+                )
             code.initial[name] = value
         return code
 
@@ -188,12 +202,15 @@ class _Generator:
     def _check_pushed_timing(self, runners):
         """Brian2 pushes a source's spikes when a pathway runs; one push per source and step is supported."""
         for source in {e.source for e in self.effects if not e.from_input}:
-            positions = [k for k, r in enumerate(runners) if isinstance(r, SynapticPathway) and r.synapses.source.name == source]
+            positions = [
+                k for k, r in enumerate(runners) if isinstance(r, SynapticPathway) and r.synapses.source.name == source
+            ]
             threshold = [k for k, r in enumerate(runners) if isinstance(r, Thresholder) and r.group.name == source]
             if threshold and positions and min(positions) < threshold[0] < max(positions):
                 raise UnsupportedConstruct(
                     f"population '{source}': its thresholder runs between the synaptic pathways leaving it; "
-                    "schedule all its pathways before or after its threshold")
+                    "schedule all its pathways before or after its threshold"
+                )
 
     # ------------------------------------------------------------------ scopes
 
@@ -205,8 +222,12 @@ class _Generator:
             if isinstance(variable, Constant):
                 value = variable.get_value()
                 scope.constants[name] = value.item() if isinstance(value, np.generic) else value
-            elif isinstance(variable, ArrayVariable) and not _owned_by(variable, population) and name not in ("t", "dt"):
-                raise UnsupportedConstruct(f"{where}: '{name}' belongs to another group, which the twin does not support")
+            elif (
+                isinstance(variable, ArrayVariable) and not _owned_by(variable, population) and name not in ("t", "dt")
+            ):
+                raise UnsupportedConstruct(
+                    f"{where}: '{name}' belongs to another group, which the twin does not support"
+                )
         scope.constants.update({"dt": self.dt, "N": code.size})
         for var in code.state:
             scope.names[var] = (f"{population}__{var}", VECTOR, False)
@@ -289,10 +310,15 @@ class _Generator:
         tree = ast.parse(condition.expr, mode="eval").body
         terms = tree.values if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And) else [tree]
         comparisons = [t for t in terms if isinstance(t, ast.Compare)]
-        if len(comparisons) != 1 or len(comparisons[0].ops) != 1 or type(comparisons[0].ops[0]) not in (ast.Gt, ast.GtE, ast.Lt, ast.LtE):
+        if (
+            len(comparisons) != 1
+            or len(comparisons[0].ops) != 1
+            or type(comparisons[0].ops[0]) not in (ast.Gt, ast.GtE, ast.Lt, ast.LtE)
+        ):
             raise UnsupportedConstruct(
                 f"{where}: a threshold must be one comparison (>, >=, <, <=) such as 'v > v_th', "
-                "optionally with 'and' and boolean terms")
+                "optionally with 'and' and boolean terms"
+            )
         compare = comparisons[0]
         lhs, rhs = ast.unparse(compare.left), ast.unparse(compare.comparators[0])
         if isinstance(compare.ops[0], (ast.Lt, ast.LtE)):
@@ -310,7 +336,9 @@ class _Generator:
         spike = f"_spike(({lhs_value.text} - {rhs_value.text}) / {scale}, {comparison.text})"
         if others:  # e.g. not_refractory: a hard gate, no gradient where it blocks (the paper's refractoriness)
             allowed = translate(" and ".join(f"({ast.unparse(t)})" for t in others), scope)
-            self._emit(f"_{population}__allowed = {allowed.text if allowed.kind != CONSTANT else literal(allowed.number)}")
+            self._emit(
+                f"_{population}__allowed = {allowed.text if allowed.kind != CONSTANT else literal(allowed.number)}"
+            )
             self._emit(f"{crossed} = {comparison.text} & _{population}__allowed")
             spike = f"torch.where(_{population}__allowed, {spike}, 0.0)"
         else:
@@ -347,8 +375,10 @@ class _Generator:
             self._emit(f"{new} = {_combine(statement.op, target, value)}")
             # the gradient term is exactly 0 forward; nan_to_num keeps it so when a state diverged to inf
             gradient = "" if self.detach_reset else f" + _{population}__surrogate * torch.nan_to_num({new} - {target})"
-            self._emit(f"{target} = torch.where({fired}, {new}, {target}){gradient}",
-                       values=f"{target} = torch.where({fired}, {new}, {target})")
+            self._emit(
+                f"{target} = torch.where({fired}, {new}, {target}){gradient}",
+                values=f"{target} = torch.where({fired}, {new}, {target})",
+            )
 
     def _pathway(self, runner, routes_done, pushed_done):
         effect = self.effect_of[runner.synapses.name]
@@ -359,7 +389,9 @@ class _Generator:
             lines.append(self._add_to(effect, target, f"drive.{target}"))
         if not effect.from_input:
             if not self.populations[effect.source].spiking:
-                raise UnsupportedConstruct(f"projection '{effect.projection}': its source '{effect.source}' has no threshold")
+                raise UnsupportedConstruct(
+                    f"projection '{effect.projection}': its source '{effect.source}' has no threshold"
+                )
             if effect.source not in pushed_done:
                 pushed_done.add(effect.source)
                 self._read_spikes(effect.source)
@@ -427,7 +459,8 @@ class _Generator:
         if set(synapse_eqs.names) != {weight} or synapse_eqs[weight].type != PARAMETER:
             raise UnsupportedConstruct(
                 f"{where}: the synapse model '{projection.synapse.model}' must declare only the weight, e.g. 'w : volt' "
-                "(synaptic state variables and plasticity are not supported by the twin)")
+                "(synaptic state variables and plasticity are not supported by the twin)"
+            )
         synapses = self.objects.synapses[projection.name]
         scalar, vector, variables = brian_equations.statements(synapses.pre, synapses)
         if len(vector) != 1 or vector[0].op not in ("+=", "-="):
@@ -435,8 +468,9 @@ class _Generator:
         statement = vector[0]
         variable = variables[statement.var]
         if not _owned_by(variable, projection.target):
-            raise UnsupportedConstruct(f"{where}: on_pre must change a variable of the target '{projection.target}', "
-                                       f"not '{statement.var}'")
+            raise UnsupportedConstruct(
+                f"{where}: on_pre must change a variable of the target '{projection.target}', not '{statement.var}'"
+            )
         constants = {name: v.get_value() for name, v in variables.items() if isinstance(v, Constant)}
         scope = Scope(constants=dict(constants, dt=self.dt), where=where)
         for s in scalar:
@@ -453,8 +487,10 @@ class _Generator:
             if base in target_code.parameters:
                 values[name] = np.broadcast_to(target_code.initial[base], (target.size,)).astype(np.float64)
             else:
-                raise UnsupportedConstruct(f"{where}: the factor '{coefficient}' of the weight may use constants and "
-                                           f"postsynaptic parameters only, not '{name}'")
+                raise UnsupportedConstruct(
+                    f"{where}: the factor '{coefficient}' of the weight may use constants and "
+                    f"postsynaptic parameters only, not '{name}'"
+                )
         number = _evaluate(coefficient, env, values, target.size)
         if statement.op == "-=":
             number = -number
@@ -462,9 +498,13 @@ class _Generator:
         delays = np.asarray(delays)
         from_input = projection.source in self.spec.inputs
         return SynapticEffect(
-            projection=projection.name, source=projection.source, target=projection.target, variable=variable.name,
+            projection=projection.name,
+            source=projection.source,
+            target=projection.target,
+            variable=variable.name,
             coefficient=number,
-            same_step=bool((delays == 0).any()) and not from_input, delayed=bool((delays > 0).any()),
+            same_step=bool((delays == 0).any()) and not from_input,
+            delayed=bool((delays > 0).any()),
             from_input=from_input,
         )
 
@@ -490,26 +530,50 @@ class _Generator:
         pushed = tuple(dict.fromkeys(e.source for e in self.effects if e.delayed and not e.from_input))
         readouts = tuple(p.name for p in self.spec.readouts)
         discrete = tuple(n for n in state if n.endswith(("__lastspike", "__not_refractory")))
-        layout = Layout(state=tuple(state), drive=drive, params=params, consts=consts, spikes=spiking, pushed=pushed,
-                        readouts=readouts, recorded=self.record, discrete=discrete)
+        layout = Layout(
+            state=tuple(state),
+            drive=drive,
+            params=params,
+            consts=consts,
+            spikes=spiking,
+            pushed=pushed,
+            readouts=readouts,
+            recorded=self.record,
+            discrete=discrete,
+        )
         outputs = [f"{p}__spikes" for p in spiking] + [f"_pushed__{p}" for p in pushed]
         outputs += [f"_out__{p}__{self.populations[p].output}" for p in readouts]
         outputs += [f"_out__{p}__{v}" for p, v in self.record]
         prologue = [f"    t = t_steps * {literal(self.dt)}"] if any("t" in scope.used for scope in self.scopes) else []
-        prologue += ["    _dtype = t_steps.dtype", f"    _batch = state.{state[0]}.shape[0]" if state else "    _batch = 1"]
+        prologue += [
+            "    _dtype = t_steps.dtype",
+            f"    _batch = state.{state[0]}.shape[0]" if state else "    _batch = 1",
+        ]
         prologue += [f"    {name} = state.{name}" for name in state]
         prologue += [f"    {name} = params.{name}" for name in params if not name.startswith("w0__")]
         prologue += [f"    {name} = consts.{name}" for name in consts]
         footer = "    return State(" + ", ".join(state) + "), Outputs(" + ", ".join(outputs) + ")"
 
         def function(name, what, body):
-            docstring = f"One time step of network {self.spec.name!r} in Brian2's schedule (generated by lsnn_bio.twin){what}."
-            return "\n".join([f"def {name}(state, drive, params, consts, t_steps):", f"    {docstring!r}", *prologue,
-                              *("    " + line for line in body if line), footer])
+            docstring = (
+                f"One time step of network {self.spec.name!r} in Brian2's schedule (generated by lsnn_bio.twin){what}."
+            )
+            return "\n".join(
+                [
+                    f"def {name}(state, drive, params, consts, t_steps):",
+                    f"    {docstring!r}",
+                    *prologue,
+                    *("    " + line for line in body if line),
+                    footer,
+                ]
+            )
 
         source = function("step", "", [line for line, _ in self.lines])
-        values = function("step_values", ": values only, the gradient terms (exactly 0 forward) left out",
-                          [line for _, line in self.lines])
+        values = function(
+            "step_values",
+            ": values only, the gradient terms (exactly 0 forward) left out",
+            [line for _, line in self.lines],
+        )
         types = {
             "State": collections.namedtuple("State", state),
             "Drive": collections.namedtuple("Drive", drive),
@@ -517,12 +581,25 @@ class _Generator:
             "Consts": collections.namedtuple("Consts", consts),
             "Outputs": collections.namedtuple("Outputs", layout.outputs),
         }
-        namespace = {"torch": torch, "_nan": math.nan, "_inf": math.inf, "_exprel": _exprel,
-                     "_spike": PSEUDO_DERIVATIVES[pseudo_derivative].spike(gamma, width), **types}
+        namespace = {
+            "torch": torch,
+            "_nan": math.nan,
+            "_inf": math.inf,
+            "_exprel": _exprel,
+            "_spike": PSEUDO_DERIVATIVES[pseudo_derivative].spike(gamma, width),
+            **types,
+        }
         for text in (source, values):  # built from validated syntax trees only (see expressions.py)
             exec(compile(text + "\n", f"<lsnn_bio twin step of {self.spec.name}>", "exec"), namespace)
-        return GeneratedStep(source=source + "\n", function=namespace["step"], values=namespace["step_values"],
-                             layout=layout, populations=self.populations, effects=self.effects, types=types)
+        return GeneratedStep(
+            source=source + "\n",
+            function=namespace["step"],
+            values=namespace["step_values"],
+            layout=layout,
+            populations=self.populations,
+            effects=self.effects,
+            types=types,
+        )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -565,10 +642,12 @@ def _evaluate(expression, constants, arrays, size):
     """A coefficient per postsynaptic neuron, folded in float64 like Brian2 (per neuron where it varies)."""
     if not arrays:
         return np.full(size, float(translate(expression, Scope(constants=dict(constants))).number))
-    return np.array([
-        float(translate(expression, Scope(constants={**constants, **{n: a[j] for n, a in arrays.items()}})).number)
-        for j in range(size)
-    ])
+    return np.array(
+        [
+            float(translate(expression, Scope(constants={**constants, **{n: a[j] for n, a in arrays.items()}})).number)
+            for j in range(size)
+        ]
+    )
 
 
 def _linear_coefficient(expression, weight, where):
@@ -578,6 +657,7 @@ def _linear_coefficient(expression, weight, where):
     expr = expr.subs({s: w for s in expr.free_symbols if s.name == weight})
     coefficient = sympy.diff(expr, w)
     if w in coefficient.free_symbols or sympy.simplify(expr - coefficient * w) != 0:
-        raise UnsupportedConstruct(f"{where}: '{expression}' is not linear in the weight; the twin supports x_post += c*w only")
+        raise UnsupportedConstruct(
+            f"{where}: '{expression}' is not linear in the weight; the twin supports x_post += c*w only"
+        )
     return sympy_to_str(coefficient)
-

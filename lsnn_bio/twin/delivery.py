@@ -15,6 +15,7 @@ Inputs are known in advance, so their spikes of step t are already in the
 window (delay 0 acts through here); a population's delay-0 synapses act inside
 the generated step, so its row of step t is still empty when the window is read.
 """
+
 import warnings
 from dataclasses import dataclass, field
 
@@ -78,8 +79,11 @@ class Delivery:
             offset += size
         self.n_cat = offset
         self.projections = [(name, self.sources[source], self.routes[route]) for name, source, route in projections]
-        self.max_delay = max([source.min_delay for _, source, _ in self.projections] +
-                             [int(delays[name].max()) for name, _, _ in self.projections if delays[name].numel()] + [0])
+        self.max_delay = max(
+            [source.min_delay for _, source, _ in self.projections]
+            + [int(delays[name].max()) for name, _, _ in self.projections if delays[name].numel()]
+            + [0]
+        )
         self.lags = self.max_delay + 1
         possible = sum(int((delays[n] >= s.min_delay).sum()) for n, s, _ in self.projections)
         entries = self.lags * self.n_sources * self.n_cat
@@ -98,8 +102,11 @@ class Delivery:
             for source in self.sources.values():
                 columns = []
                 for route in self.routes.values():
-                    parts = [torch.where(delays[name] == delay, weights[name], torch.zeros_like(weights[name]))
-                             for name, s, r in self.projections if s is source and r is route and delay >= s.min_delay]
+                    parts = [
+                        torch.where(delays[name] == delay, weights[name], torch.zeros_like(weights[name]))
+                        for name, s, r in self.projections
+                        if s is source and r is route and delay >= s.min_delay
+                    ]
                     columns.append(sum(parts[1:], parts[0]) if parts else first.new_zeros(source.size, route.size))
                 rows.append(torch.cat(columns, dim=1))
             lags.append(torch.cat(rows, dim=0))
@@ -134,19 +141,30 @@ class Delivery:
                 prepared.window[window_rows, post] = merged
                 prepared.emission = merged.new_zeros(self.n_sources, width)
                 prepared.emission[u_rows, u_cols] = merged
-                prepared.populations = prepared.emission[first:, self.n_cat:]
+                prepared.populations = prepared.emission[first:, self.n_cat :]
             else:
                 order = torch.argsort(post * height + window_rows)
-                prepared.window = _csr(torch._convert_indices_from_coo_to_csr(post[order], self.n_cat), window_rows[order],
-                                       merged[order], (self.n_cat, height))
-                prepared.emission = _csr(torch._convert_indices_from_coo_to_csr(u_rows, self.n_sources), u_cols, merged,
-                                         (self.n_sources, width))
-                prepared.populations = _csr(torch._convert_indices_from_coo_to_csr(u_rows[pick] - first, self.n_sources - first),
-                                            u_cols[pick] - self.n_cat, merged[pick],
-                                            (self.n_sources - first, width - self.n_cat))
+                prepared.window = _csr(
+                    torch._convert_indices_from_coo_to_csr(post[order], self.n_cat),
+                    window_rows[order],
+                    merged[order],
+                    (self.n_cat, height),
+                )
+                prepared.emission = _csr(
+                    torch._convert_indices_from_coo_to_csr(u_rows, self.n_sources),
+                    u_cols,
+                    merged,
+                    (self.n_sources, width),
+                )
+                prepared.populations = _csr(
+                    torch._convert_indices_from_coo_to_csr(u_rows[pick] - first, self.n_sources - first),
+                    u_cols[pick] - self.n_cat,
+                    merged[pick],
+                    (self.n_sources - first, width - self.n_cat),
+                )
             start = 0
             for name, i, j in owners:
-                prepared.entries[name] = (i, j, inverse[start:start + len(i)])
+                prepared.entries[name] = (i, j, inverse[start : start + len(i)])
                 start += len(i)
         return prepared
 
@@ -190,7 +208,7 @@ class Delivery:
             grad = torch.zeros_like(weights[name])
             if self.dense:  # every potential synapse, at its own delay
                 total = prepared.gradient.view(self.n_sources, self.lags, self.n_cat)
-                block = total[source.offset:source.offset + source.size, :, route.offset:route.offset + route.size]
+                block = total[source.offset : source.offset + source.size, :, route.offset : route.offset + route.size]
                 d = delays[name]
                 grad = torch.gather(block, 1, d.clamp(0, self.lags - 1)[:, None, :]).squeeze(1)
                 grad = torch.where(d >= source.min_delay, grad, torch.zeros_like(grad))
@@ -209,17 +227,25 @@ class Delivery:
         steps = gradients.shape[0]
         tau, i, b = torch.nonzero(history, as_tuple=True)
         order = torch.argsort(i * (padded * batch) + tau * batch + b)
-        spikes = _csr(torch._convert_indices_from_coo_to_csr(i[order], n), (tau * batch + b)[order],
-                      history[tau, i, b][order], (n, padded * batch))
+        spikes = _csr(
+            torch._convert_indices_from_coo_to_csr(i[order], n),
+            (tau * batch + b)[order],
+            history[tau, i, b][order],
+            (n, padded * batch),
+        )
         big = gradients.new_zeros((steps + 2 * self.max_delay) * batch, self.n_cat)
-        big[self.max_delay * batch:(self.max_delay + steps) * batch] = gradients.reshape(steps * batch, self.n_cat)
+        big[self.max_delay * batch : (self.max_delay + steps) * batch] = gradients.reshape(steps * batch, self.n_cat)
         result = {name: torch.zeros_like(weights[name]) for name, _, _ in self.projections}
         delays_used = range(min(s.min_delay for _, s, _ in self.projections), self.max_delay + 1)
-        for delay in delays_used:  # history index tau holds step tau - max_delay; it acts at step tau - max_delay + delay
-            per_delay = torch.sparse.mm(spikes, big[delay * batch:(delay + padded) * batch])  # (n_sources, n_cat)
+        for (
+            delay
+        ) in delays_used:  # history index tau holds step tau - max_delay; it acts at step tau - max_delay + delay
+            per_delay = torch.sparse.mm(spikes, big[delay * batch : (delay + padded) * batch])  # (n_sources, n_cat)
             for name, source, route in self.projections:
                 if delay >= source.min_delay:
-                    block = per_delay[source.offset:source.offset + source.size, route.offset:route.offset + route.size]
+                    block = per_delay[
+                        source.offset : source.offset + source.size, route.offset : route.offset + route.size
+                    ]
                     result[name] += torch.where(delays[name] == delay, block, torch.zeros_like(block))
         return result
 

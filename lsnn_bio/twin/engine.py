@@ -11,9 +11,9 @@ and the synapses' transposed products, whose cost follows the synapses that
 exist. Both loops call ``Kernels``: the step and its vjp, eager or fused by
 ``torch.compile``, each writing its results straight into the trial's buffers.
 """
+
 import contextlib
 import warnings
-
 
 import torch
 
@@ -47,10 +47,13 @@ class Packing:
         self.outputs = [n for n in outputs if not n.startswith("pushed__")]
         self.pushed = [n for n in outputs if n.startswith("pushed__")]
         sources = twin.delivery.sources
-        self.pushed_rows = (sources[self.pushed[0][len("pushed__"):]].offset if self.pushed else 0,
-                            twin.delivery.n_sources)
-        assert [sources[n[len("pushed__"):]].offset for n in self.pushed] == sorted(
-            sources[n[len("pushed__"):]].offset for n in self.pushed)
+        self.pushed_rows = (
+            sources[self.pushed[0][len("pushed__") :]].offset if self.pushed else 0,
+            twin.delivery.n_sources,
+        )
+        assert [sources[n[len("pushed__") :]].offset for n in self.pushed] == sorted(
+            sources[n[len("pushed__") :]].offset for n in self.pushed
+        )
         self.routes = {name: (r.offset, r.offset + r.size) for name, r in twin.delivery.routes.items()}
         self.sizes = {f"{p}__i": twin.spec.size_of(p) for p in twin.spec.populations}
 
@@ -82,8 +85,12 @@ class Kernels:
         discrete = [f for f in packing.state if f in generated.layout.discrete]
 
         def consts_like(packed):
-            return Consts(*(torch.arange(packing.sizes[name], dtype=packed.dtype, device=packed.device)
-                            for name in Consts._fields))
+            return Consts(
+                *(
+                    torch.arange(packing.sizes[name], dtype=packed.dtype, device=packed.device)
+                    for name in Consts._fields
+                )
+            )
 
         def forward(packed, current, params, t_steps):
             state = packing.unpack(packed, State)
@@ -92,8 +99,11 @@ class Kernels:
             named = out._asdict()
             spikes = [named[n] for n in pushed]
             # pushed spikes come back transposed, as the history stores them: (n_pushed, batch)
-            return (packing.pack(new), tuple(named[n] for n in outputs),
-                    torch.cat(spikes, dim=1).T.contiguous() if spikes else None)
+            return (
+                packing.pack(new),
+                tuple(named[n] for n in outputs),
+                torch.cat(spikes, dim=1).T.contiguous() if spikes else None,
+            )
 
         def backward(packed, current, params, t_steps, cot_state, cot_outputs, cot_pushed):
             # Differentiated with respect to each field (views), never the packed tensors: the gradient of a
@@ -106,16 +116,26 @@ class Kernels:
                 state = State(**dict(zip(continuous, moving)), **fixed)
                 new, out = step(state, Drive(*drive), Params(*params_), consts, t_steps)
                 named = out._asdict()
-                return (tuple(getattr(new, f) for f in continuous), tuple(named[n] for n in outputs),
-                        tuple(named[n] for n in pushed))
+                return (
+                    tuple(getattr(new, f) for f in continuous),
+                    tuple(named[n] for n in outputs),
+                    tuple(named[n] for n in pushed),
+                )
 
             offsets = [0]
             for name in pushed:
-                offsets.append(offsets[-1] + packing.sizes[f"{name[len('pushed__'):]}__i"])
-            cotangent = (tuple(cot_state[a:b].T for a, b in (packing.state[f] for f in continuous)), cot_outputs,
-                         tuple(cot_pushed[:, offsets[k]:offsets[k + 1]] for k in range(len(pushed))))
-            _, pullback = torch.func.vjp(continuous_step, tuple(fields[f] for f in continuous),
-                                         tuple(current[a:b].T for a, b in drive_fields), params)
+                offsets.append(offsets[-1] + packing.sizes[f"{name[len('pushed__') :]}__i"])
+            cotangent = (
+                tuple(cot_state[a:b].T for a, b in (packing.state[f] for f in continuous)),
+                cot_outputs,
+                tuple(cot_pushed[:, offsets[k] : offsets[k + 1]] for k in range(len(pushed))),
+            )
+            _, pullback = torch.func.vjp(
+                continuous_step,
+                tuple(fields[f] for f in continuous),
+                tuple(current[a:b].T for a, b in drive_fields),
+                params,
+            )
             g_state, g_drive, g_params = pullback(cotangent)
             g_current = torch.cat([g.T for g in g_drive]) if g_drive else current.new_zeros(current.shape)
             return torch.cat([g.T for g in g_state], dim=0), g_current, g_params
@@ -144,9 +164,12 @@ class Kernels:
         except Exception as error:  # compilation failed: the eager step computes the same, or raises the real error
             result = self.eager[name](*args)
             self.active = dict(self.eager)
-            warnings.warn(f"torch.compile of the twin's step failed ({type(error).__name__}: "
-                          f"{str(error).strip().splitlines()[0][:200]}); running eagerly (same results, slower)",
-                          RuntimeWarning, stacklevel=4)
+            warnings.warn(
+                f"torch.compile of the twin's step failed ({type(error).__name__}: "
+                f"{str(error).strip().splitlines()[0][:200]}); running eagerly (same results, slower)",
+                RuntimeWarning,
+                stacklevel=4,
+            )
             return result
 
 
@@ -169,16 +192,19 @@ class Trial:
         self.tensors = tensors
         weights, self.params = self._split(tensors)
         if self.input_grad:
-            self.inputs = dict(zip(self.inputs, tensors[len(tensors) - len(self.inputs):]))
-        self.prepared = delivery.prepare(weights, twin.delays_of(delivery), twin.masks_of(delivery)) \
-            if delivery.projections else None
+            self.inputs = dict(zip(self.inputs, tensors[len(tensors) - len(self.inputs) :]))
+        self.prepared = (
+            delivery.prepare(weights, twin.delays_of(delivery), twin.masks_of(delivery))
+            if delivery.projections
+            else None
+        )
         # The history of pushed spikes: index s + max_delay holds step s; the first max_delay rows are the past.
         P = delivery.max_delay
         history = torch.zeros(steps + P, delivery.n_sources, batch, dtype=dtype, device=device)
         history[:P] = self.start.history.permute(0, 2, 1)
         for name, source in delivery.sources.items():
             if source.is_input:
-                history[P:, source.offset:source.offset + source.size] = self.inputs[name].permute(0, 2, 1)
+                history[P:, source.offset : source.offset + source.size] = self.inputs[name].permute(0, 2, 1)
         self.history = history
         self.times = torch.arange(self.start.step, self.start.step + steps, dtype=dtype, device=device)
         self.currents = torch.zeros(steps if self.record_grad else 1, delivery.n_cat, batch, dtype=dtype, device=device)
@@ -189,7 +215,7 @@ class Trial:
         for t in range(steps):
             current = self.currents[t if self.record_grad else 0]
             if self.prepared is not None:
-                delivery.current(self.prepared, history[t:t + delivery.lags].view(-1, batch), current)
+                delivery.current(self.prepared, history[t : t + delivery.lags].view(-1, batch), current)
             if self.record_grad:
                 self.states.append(packed)
             packed, values, pushed = self.kernels.forward(packed, current, self.params, self.times[t])
@@ -208,7 +234,7 @@ class Trial:
     def final_state(self):
         from .module import TwinState
 
-        past = self.history[self.steps:].permute(0, 2, 1).contiguous()
+        past = self.history[self.steps :].permute(0, 2, 1).contiguous()
         return TwinState(self.final, past, self.start.step + self.steps)
 
     # ------------------------------------------------------------------ backward
@@ -218,8 +244,10 @@ class Trial:
         steps, batch, dtype, device = self.steps, self.batch, twin.dtype, twin.device
         weights, _ = self._split(self.tensors)
         sizes = twin.output_sizes_packed(packing)
-        gradients = [torch.zeros(steps, batch, n, dtype=dtype, device=device) if g is None else g
-                     for g, n in zip(gradients, sizes)]
+        gradients = [
+            torch.zeros(steps, batch, n, dtype=dtype, device=device) if g is None else g
+            for g, n in zip(gradients, sizes)
+        ]
         P, lags = delivery.max_delay, delivery.lags
         # current_grads[t] = d loss / d current[t]; zero past the trial, where later steps' spikes would arrive.
         current_grads = torch.zeros(steps + lags, delivery.n_cat, batch, dtype=dtype, device=device)
@@ -228,18 +256,28 @@ class Trial:
         accumulators = [torch.zeros_like(p) for p in self.params]
         cot_state = torch.zeros(packing.continuous, batch, dtype=dtype, device=device)
         cot_pushed = torch.zeros(packing.pushed_rows[1] - packing.pushed_rows[0], batch, dtype=dtype, device=device)
-        input_grads = torch.zeros(steps, delivery.n_sources, batch, dtype=dtype, device=device) if self.input_grad else None
+        input_grads = (
+            torch.zeros(steps, delivery.n_sources, batch, dtype=dtype, device=device) if self.input_grad else None
+        )
         for t in range(steps - 1, -1, -1):
             if packing.pushed:  # the steps a spike pushed now can reach (delay >= 1)
-                delivery.spike_gradient(prepared.populations, current_grads[t + 1:t + lags].view(-1, batch), cot_pushed)
+                delivery.spike_gradient(
+                    prepared.populations, current_grads[t + 1 : t + lags].view(-1, batch), cot_pushed
+                )
             cot_state, cot_current, cot_params = self.kernels.backward(
-                self.states[t], self.currents[t], self.params, self.times[t], cot_state,
-                tuple(g[t] for g in gradients), cot_pushed.T if packing.pushed else None)
+                self.states[t],
+                self.currents[t],
+                self.params,
+                self.times[t],
+                cot_state,
+                tuple(g[t] for g in gradients),
+                cot_pushed.T if packing.pushed else None,
+            )
             for total, g in zip(accumulators, cot_params):
                 total.add_(g)
             current_grads[t] = cot_current
             if prepared is not None:
-                future = current_grads[t:t + lags].view(-1, batch)
+                future = current_grads[t : t + lags].view(-1, batch)
                 if not all_synapses:
                     delivery.accumulate(prepared, self.history[t + P], future)
                 if input_grads is not None:
@@ -258,7 +296,7 @@ class Trial:
         source = self.delivery.sources.get(name)
         if source is None or input_grads is None:
             return torch.zeros_like(x)
-        return input_grads[:, source.offset:source.offset + source.size].permute(0, 2, 1)
+        return input_grads[:, source.offset : source.offset + source.size].permute(0, 2, 1)
 
 
 class _Sequence(torch.autograd.Function):

@@ -10,6 +10,7 @@ source. Only arithmetic, comparisons, boolean logic and a table of functions
 are accepted, so generated code never contains anything a document wrote
 beyond those.
 """
+
 import ast
 import math
 from dataclasses import dataclass, field
@@ -24,15 +25,29 @@ _COMPARE = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "=="
 
 # Brian2 function name -> (torch source for a tensor argument, numpy function for a constant).
 _FUNCTIONS = {
-    "exp": ("torch.exp", np.exp), "log": ("torch.log", np.log), "log10": ("torch.log10", np.log10),
-    "expm1": ("torch.expm1", np.expm1), "log1p": ("torch.log1p", np.log1p), "sqrt": ("torch.sqrt", np.sqrt),
-    "sin": ("torch.sin", np.sin), "cos": ("torch.cos", np.cos), "tan": ("torch.tan", np.tan),
-    "sinh": ("torch.sinh", np.sinh), "cosh": ("torch.cosh", np.cosh), "tanh": ("torch.tanh", np.tanh),
-    "arcsin": ("torch.asin", np.arcsin), "arccos": ("torch.acos", np.arccos), "arctan": ("torch.atan", np.arctan),
-    "abs": ("torch.abs", np.abs), "sign": ("torch.sign", np.sign), "floor": ("torch.floor", np.floor),
-    "ceil": ("torch.ceil", np.ceil), "int": ("torch.trunc", lambda x: np.int64(x)),
+    "exp": ("torch.exp", np.exp),
+    "log": ("torch.log", np.log),
+    "log10": ("torch.log10", np.log10),
+    "expm1": ("torch.expm1", np.expm1),
+    "log1p": ("torch.log1p", np.log1p),
+    "sqrt": ("torch.sqrt", np.sqrt),
+    "sin": ("torch.sin", np.sin),
+    "cos": ("torch.cos", np.cos),
+    "tan": ("torch.tan", np.tan),
+    "sinh": ("torch.sinh", np.sinh),
+    "cosh": ("torch.cosh", np.cosh),
+    "tanh": ("torch.tanh", np.tanh),
+    "arcsin": ("torch.asin", np.arcsin),
+    "arccos": ("torch.acos", np.arccos),
+    "arctan": ("torch.atan", np.arctan),
+    "abs": ("torch.abs", np.abs),
+    "sign": ("torch.sign", np.sign),
+    "floor": ("torch.floor", np.floor),
+    "ceil": ("torch.ceil", np.ceil),
+    "int": ("torch.trunc", lambda x: np.int64(x)),
     "exprel": ("_exprel", lambda x: 1.0 if x == 0 else np.expm1(x) / x),
-    "clip": ("torch.clamp", np.clip), "timestep": (None, brian_timestep),
+    "clip": ("torch.clamp", np.clip),
+    "timestep": (None, brian_timestep),
 }
 SUPPORTED_FUNCTIONS = tuple(sorted(name for name in _FUNCTIONS if name != "timestep"))
 
@@ -176,9 +191,21 @@ def _call(node, scope, text):
 def _fold(op, a, b):
     a, b = np.float64(a) if isinstance(a, float) else a, np.float64(b) if isinstance(b, float) else b
     with np.errstate(all="ignore"):
-        return {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, "**": np.power, "%": np.mod,
-                "//": np.floor_divide, ">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
-                "==": np.equal, "!=": np.not_equal}[op](a, b)
+        return {
+            "+": np.add,
+            "-": np.subtract,
+            "*": np.multiply,
+            "/": np.true_divide,
+            "**": np.power,
+            "%": np.mod,
+            "//": np.floor_divide,
+            ">": np.greater,
+            ">=": np.greater_equal,
+            "<": np.less,
+            "<=": np.less_equal,
+            "==": np.equal,
+            "!=": np.not_equal,
+        }[op](a, b)
 
 
 def _wider(a, b):

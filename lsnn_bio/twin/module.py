@@ -8,6 +8,7 @@ Brian2's code (``codegen``); ``forward`` runs whole trials through ``engine``
 (open loop: inputs known in advance), ``step`` advances one time step with
 ordinary autograd (closed loop: an agent whose next input depends on its output).
 """
+
 import dataclasses
 import warnings
 from dataclasses import dataclass, field
@@ -78,21 +79,35 @@ class Twin(nn.Module):
     (identical spikes; worth it for training, a compile costs seconds).
     """
 
-    def __init__(self, spec, dtype=torch.float32, device="cpu", pseudo_derivative="triangle", gamma=0.3,
-                 width=1.0, detach_reset=False, compile=False):
+    def __init__(
+        self,
+        spec,
+        dtype=torch.float32,
+        device="cpu",
+        pseudo_derivative="triangle",
+        gamma=0.3,
+        width=1.0,
+        detach_reset=False,
+        compile=False,
+    ):
         super().__init__()
         if dtype not in DTYPES:
-            raise TwinError(f"dtype {dtype} is not supported (accepted: torch.float32, torch.float64; half precision "
-                            "cannot resolve the threshold crossings the twin must reproduce)")
+            raise TwinError(
+                f"dtype {dtype} is not supported (accepted: torch.float32, torch.float64; half precision "
+                "cannot resolve the threshold crossings the twin must reproduce)"
+            )
         if pseudo_derivative not in PSEUDO_DERIVATIVES:
-            raise TwinError(f"unknown pseudo_derivative {pseudo_derivative!r} (accepted: {', '.join(PSEUDO_DERIVATIVES)})")
+            raise TwinError(
+                f"unknown pseudo_derivative {pseudo_derivative!r} (accepted: {', '.join(PSEUDO_DERIVATIVES)})"
+            )
         for name, value in (("gamma", gamma), ("width", width)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
                 raise TwinError(f"{name} must be a positive number, got {value!r}")
         device = _check_device(device)
         self.spec = spec
-        self.settings = dict(pseudo_derivative=pseudo_derivative, gamma=float(gamma), width=float(width),
-                             detach_reset=bool(detach_reset))
+        self.settings = dict(
+            pseudo_derivative=pseudo_derivative, gamma=float(gamma), width=float(width), detach_reset=bool(detach_reset)
+        )
         self.compile_kernels = bool(compile)
         self.dense_gradient = False  # DEEP R: gradients for absent synapses too
         self._cache = {}
@@ -112,12 +127,17 @@ class Twin(nn.Module):
                 sign[:] = projection.potential_sign
             i, j = projection.i, projection.j
             weight[i, j], mask[i, j], delay[i, j], sign[i, j] = projection.w, True, projection.delay, projection.sign
-            self.synapses[projection.name] = _Synapses(weight, mask, delay, sign, self.effects[projection.name].coefficient,
-                                                       dtype)
-        self.neurons = nn.ModuleDict({
-            name: _Neurons({v: np.broadcast_to(code.initial[v], (code.size,)).copy() for v in code.parameters}, dtype)
-            for name, code in self.population_codes.items()
-        })
+            self.synapses[projection.name] = _Synapses(
+                weight, mask, delay, sign, self.effects[projection.name].coefficient, dtype
+            )
+        self.neurons = nn.ModuleDict(
+            {
+                name: _Neurons(
+                    {v: np.broadcast_to(code.initial[v], (code.size,)).copy() for v in code.parameters}, dtype
+                )
+                for name, code in self.population_codes.items()
+            }
+        )
         self.delayed_projections = [e.projection for e in base.effects if e.delayed or e.from_input]
         self.delivery = self._delivery(base)
         self.to(device)
@@ -129,8 +149,10 @@ class Twin(nn.Module):
         used = {self.effects[p].source for p in self.delayed_projections}
         sources = [(name, group.size, True) for name, group in self.spec.inputs.items()]
         sources += [(name, self.spec.size_of(name), False) for name in generated.layout.pushed if name in used]
-        projections = [(p, self.effects[p].source, f"{self.effects[p].target}__{self.effects[p].variable}")
-                       for p in self.delayed_projections]
+        projections = [
+            (p, self.effects[p].source, f"{self.effects[p].target}__{self.effects[p].variable}")
+            for p in self.delayed_projections
+        ]
         routes = {route: self.spec.size_of(route.split("__")[0]) for route in generated.layout.drive}
         return Delivery(sources, projections, routes, {p: self.synapses[p].delay for p in self.delayed_projections})
 
@@ -169,8 +191,11 @@ class Twin(nn.Module):
 
     @property
     def dtype(self):
-        return next(iter(self.synapses.values())).weight.dtype if len(self.synapses) else \
-            next(iter(self.parameters())).dtype
+        return (
+            next(iter(self.synapses.values())).weight.dtype
+            if len(self.synapses)
+            else next(iter(self.parameters())).dtype
+        )
 
     @property
     def device(self):
@@ -229,7 +254,7 @@ class Twin(nn.Module):
         values = []
         for name in generated.layout.params:
             if name.startswith("w0__"):
-                projection = name[len("w0__"):]
+                projection = name[len("w0__") :]
                 weight = self._delivered(projection)
                 values.append(torch.where(self.synapses[projection].delay == 0, weight, torch.zeros_like(weight)))
             else:
@@ -238,8 +263,12 @@ class Twin(nn.Module):
         return values
 
     def consts(self, Consts):
-        return Consts(*(torch.arange(self.spec.size_of(name.split("__")[0]), dtype=self.dtype, device=self.device)
-                        for name in Consts._fields))
+        return Consts(
+            *(
+                torch.arange(self.spec.size_of(name.split("__")[0]), dtype=self.dtype, device=self.device)
+                for name in Consts._fields
+            )
+        )
 
     def output_sizes_packed(self, packing):
         """Neurons per output of a trial (spikes, readouts, recorded variables), in the kernels' order."""
@@ -266,7 +295,9 @@ class Twin(nn.Module):
                 value = code.initial[variable]
             tensor = torch.as_tensor(value, dtype=self.dtype, device=self.device)
             values.append(tensor.expand(batch, code.size).clone())
-        history = torch.zeros(self.delivery.max_delay, batch, self.delivery.n_sources, dtype=self.dtype, device=self.device)
+        history = torch.zeros(
+            self.delivery.max_delay, batch, self.delivery.n_sources, dtype=self.dtype, device=self.device
+        )
         return TwinState(generated.types["State"](*values), history, 0)
 
     def forward(self, inputs, record=(), state=None, steps=None):
@@ -298,28 +329,40 @@ class Twin(nn.Module):
         now = torch.zeros(batch, delivery.n_sources, dtype=self.dtype, device=self.device)
         for name, source in delivery.sources.items():
             if source.is_input:
-                now = torch.cat([now[:, :source.offset], inputs[name], now[:, source.offset + source.size:]], dim=1)
+                now = torch.cat([now[:, : source.offset], inputs[name], now[:, source.offset + source.size :]], dim=1)
         window = torch.cat([state.history, now[None]])  # (lags, batch, n_sources), oldest first
         types = generated.types
         drive = []
         if delivery.projections:
-            matrix = delivery.differentiable_matrix({p: self._delivered(p) for p in self.delayed_projections},
-                                                    self.delays_of(delivery))
+            matrix = delivery.differentiable_matrix(
+                {p: self._delivered(p) for p in self.delayed_projections}, self.delays_of(delivery)
+            )
             current = window.permute(1, 0, 2).reshape(batch, -1) @ matrix
-            drive = [current[:, delivery.routes[r].offset:delivery.routes[r].offset + delivery.routes[r].size]
-                     for r in generated.layout.drive]
+            drive = [
+                current[:, delivery.routes[r].offset : delivery.routes[r].offset + delivery.routes[r].size]
+                for r in generated.layout.drive
+            ]
         t_steps = torch.tensor(float(state.step), dtype=self.dtype, device=self.device)
-        neurons, out = generated.function(state.neurons, types["Drive"](*drive), types["Params"](*self._params(generated)),
-                                          self.consts(types["Consts"]), t_steps)
+        neurons, out = generated.function(
+            state.neurons,
+            types["Drive"](*drive),
+            types["Params"](*self._params(generated)),
+            self.consts(types["Consts"]),
+            t_steps,
+        )
         named = dict(zip(out._fields, out))
         pushed = now
         for name, source in delivery.sources.items():
             if not source.is_input:
-                pushed = torch.cat([pushed[:, :source.offset], named[f"pushed__{name}"],
-                                    pushed[:, source.offset + source.size:]], dim=1)
+                pushed = torch.cat(
+                    [pushed[:, : source.offset], named[f"pushed__{name}"], pushed[:, source.offset + source.size :]],
+                    dim=1,
+                )
         history = torch.cat([state.history[1:], pushed[None]]) if delivery.max_delay else state.history
-        output = StepOutput(spikes={p: named[f"spikes__{p}"] for p in generated.layout.spikes},
-                            outputs={p: named[f"readout__{p}"] for p in generated.layout.readouts})
+        output = StepOutput(
+            spikes={p: named[f"spikes__{p}"] for p in generated.layout.spikes},
+            outputs={p: named[f"readout__{p}"] for p in generated.layout.readouts},
+        )
         return TwinState(neurons, history, state.step + 1), output
 
     # ------------------------------------------------------------------ back to Brian2
@@ -335,9 +378,16 @@ class Twin(nn.Module):
             synapses = self.synapses[projection.name]
             i, j = np.nonzero(synapses.mask.cpu().numpy())
             weights = synapses.weight.detach().double().cpu().numpy()
-            projections.append(dataclasses.replace(
-                projection, i=i, j=j, w=weights[i, j], delay=synapses.delay.cpu().numpy()[i, j],
-                sign=synapses.sign.cpu().numpy()[i, j]))
+            projections.append(
+                dataclasses.replace(
+                    projection,
+                    i=i,
+                    j=j,
+                    w=weights[i, j],
+                    delay=synapses.delay.cpu().numpy()[i, j],
+                    sign=synapses.sign.cpu().numpy()[i, j],
+                )
+            )
         populations = {}
         for name, population in self.spec.populations.items():
             initial = dict(population.initial)
@@ -355,11 +405,15 @@ class Twin(nn.Module):
                 raise TwinError(f"record takes (population, variable) pairs, got {item!r}")
             population, variable = item
             if population not in self.spec.populations:
-                raise TwinError(f"record: unknown population '{population}' (accepted: {', '.join(self.spec.populations)})")
+                raise TwinError(
+                    f"record: unknown population '{population}' (accepted: {', '.join(self.spec.populations)})"
+                )
             known = _recordable(self.spec.populations[population], self.population_codes[population])
             if variable not in known:
-                raise TwinError(f"record: population '{population}' has no variable '{variable}' "
-                                f"(accepted: {', '.join(sorted(known))})")
+                raise TwinError(
+                    f"record: population '{population}' has no variable '{variable}' "
+                    f"(accepted: {', '.join(sorted(known))})"
+                )
             pairs.append((population, variable))
         return tuple(dict.fromkeys(pairs))
 
@@ -372,7 +426,9 @@ class Twin(nn.Module):
         for name, x in inputs.items():
             x = torch.as_tensor(x, device=self.device).to(self.dtype)
             if x.ndim != 3 or x.shape[2] != expected[name]:
-                raise TwinError(f"input '{name}' must have shape (steps, batch, {expected[name]}), got {tuple(x.shape)}")
+                raise TwinError(
+                    f"input '{name}' must have shape (steps, batch, {expected[name]}), got {tuple(x.shape)}"
+                )
             converted[name] = x
             shapes.add(tuple(x.shape[:2]))
         if len(shapes) > 1:
@@ -395,13 +451,19 @@ class Twin(nn.Module):
         for name, x in inputs.items():
             x = torch.as_tensor(x, device=self.device).to(self.dtype)
             if tuple(x.shape) != (batch, expected[name]):
-                raise TwinError(f"step input '{name}' must have shape ({batch}, {expected[name]}), got {tuple(x.shape)}")
+                raise TwinError(
+                    f"step input '{name}' must have shape ({batch}, {expected[name]}), got {tuple(x.shape)}"
+                )
             converted[name] = x
         return converted
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         _upgrade_state_dict(state_dict, prefix)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
 
 def _recordable(population, code):
@@ -418,15 +480,15 @@ def _upgrade_state_dict(state_dict, prefix):
     for key in list(state_dict):
         if not key.startswith(prefix):
             continue
-        rest = key[len(prefix):]
+        rest = key[len(prefix) :]
         new = None
         if rest.startswith("weights."):
-            new = f"synapses.{rest[len('weights.'):]}.weight"
+            new = f"synapses.{rest[len('weights.') :]}.weight"
         for old in ("mask", "delay", "sign", "coefficient"):
             if rest.startswith(f"{old}_"):
-                new = f"synapses.{rest[len(old) + 1:]}.{old}"
+                new = f"synapses.{rest[len(old) + 1 :]}.{old}"
         if rest.startswith("neuron_parameters."):
-            population, variable = rest[len("neuron_parameters."):].split("__", 1)
+            population, variable = rest[len("neuron_parameters.") :].split("__", 1)
             new = f"neurons.{population}.values.{variable}"
         if new is not None:
             state_dict[prefix + new] = state_dict.pop(key)

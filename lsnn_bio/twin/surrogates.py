@@ -7,6 +7,7 @@ the normalised distance to threshold ``x = (lhs - rhs)/|rhs|``; the paper's is
 autograd Function (``setup_context`` style), so a generated step that uses it can
 still be differentiated with ``torch.func`` and compiled with ``torch.compile``.
 """
+
 import math
 from dataclasses import dataclass
 
