@@ -1,5 +1,8 @@
 """A Neo Block as a native NWB file, so pynwb, DANDI tools and plain Neo read it without lsnn-bio.
 
+(Longer than 400 lines on purpose: the writer and the reader share one table layout, described
+below, and stay in one file so the two cannot drift apart.)
+
 NWB has one session clock, so trials (Neo segments) are laid end to end on it: a trial whose
 own clock starts where an earlier one ended keeps its times, one that starts at 0 (as every
 simulated trial does) is shifted to begin where the previous trial stopped. Then:

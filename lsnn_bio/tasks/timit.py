@@ -2,6 +2,9 @@
 
 TIMIT is licensed (LDC93S1), so nothing here ships or downloads it: ``Timit(folder)`` reads a copy.
 
+(Longer than 400 lines on purpose: half of it is the protocol's data, the speaker lists and phone
+maps, which stay beside the one task that uses them; SPHERE audio is read apart, in ``sphere.py``.)
+
 **Layout accepted.** ``folder`` (or one folder below it, e.g. ``timit/TIMIT``) holds ``TRAIN`` and
 ``TEST``, each ``DR1``..``DR8/SPEAKER/UTTERANCE.*``, in any letter case (the LDC discs are upper case,
 many copies lower case). An utterance is a ``.PHN`` alignment plus audio, read by content

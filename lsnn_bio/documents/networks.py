@@ -1,44 +1,21 @@
-"""Load and validate model documents (YAML with Brian2 equations and units).
+"""Network documents: populations, inputs, Dale's law and projections -> a NetworkSpec with its structure drawn.
 
-A *neuron document* (``models/lif.yaml``) describes one neuron type; a *network
-document* (``models/lsnn_smnist.yaml``) assembles populations, inputs,
-projections and readouts from neuron documents. Loading never executes code:
-YAML is read with ``safe_load``, quantities with a whitelisted parser, and
-equations are handed to Brian2's own parser, which also checks their units.
-Every problem is reported with the file, the key (and line) and what would be
-accepted.
+Each projection entry is validated here into a typed ``ProjectionEntry`` (the synapse model
+it resolves to included); ``initialisation.py`` then only draws numbers from a seed.
 """
 
 from pathlib import Path
 
 import brian2
 import numpy as np
-import yaml
-from brian2.units.fundamentalunits import DimensionMismatchError, get_dimensions
 
-from . import brian_probes, seeds
-from .errors import DocumentError
-from .initialisation import INITS, SIGN_MODES, ProjectionEntry, initialise_projections
-from .spec import InputGroup, NetworkSpec, NeuronModel, Population, SynapseModel
-from .units import describe_dimensions, parse_quantity
+from .. import seeds
+from ..errors import DocumentError
+from ..initialisation import INITS, SIGN_MODES, ProjectionEntry, initialise_projections
+from ..spec import InputGroup, NetworkSpec, Population, SynapseModel
+from .neurons import SYNAPSE_KEYS, check_synapse_with_brian, check_with_brian, load_neuron
+from .source import Document
 
-NEURON_KEYS = {
-    "neuron": "name of the neuron type",
-    "description": "free text",
-    "relation_to_paper": "free text",
-    "equations": "Brian2 model equations",
-    "threshold": "Brian2 threshold condition, or null for a readout",
-    "reset": "Brian2 reset statements",
-    "refractory": "a time such as '3 ms'",
-    "method": "a Brian2 integration method (exact, euler, exponential_euler, ...)",
-    "parameters": "mapping of shared constants to quantities",
-    "initial": "mapping of variables to initial quantities",
-    "synapse": "mapping with 'model' and 'on_pre'",
-    "output": "the variable a readout reports",
-    "schedule": "when the threshold/reset/update run in a time step, e.g. {threshold: start}",
-}
-SCHEDULE_RUNNERS = ("update", "threshold", "reset")
-SCHEDULE_SLOTS = ("start", "groups", "thresholds", "synapses", "resets", "end")  # Brian2's default schedule
 NETWORK_KEYS = {
     "network": "name of the network",
     "description": "free text",
@@ -52,183 +29,6 @@ NETWORK_KEYS = {
 }
 POPULATION_KEYS = {"neuron", "size", "refractory", "parameters", "initial"}
 PROJECTION_KEYS = {"source", "target", "weights", "connectivity", "delay", "autapses", "synapse", "sign"}
-SYNAPSE_KEYS = {"model", "on_pre"}
-
-
-class _Document:
-    """The parsed YAML plus a way to point at the line of a key.
-
-    ``text`` is given for a document held in memory (a checkpoint's); ``path`` then only names it.
-    """
-
-    def __init__(self, path, expected_top_key, text=None):
-        self.path = Path(path)
-        if text is None:
-            if not self.path.is_file():
-                raise DocumentError(str(path), None, "file not found", "a path to a .yaml document")
-            text = self.path.read_text()
-        self.text = text
-        try:
-            self.data = yaml.safe_load(self.text)
-            self.root = yaml.compose(self.text)
-        except yaml.YAMLError as error:
-            raise DocumentError(str(path), None, f"not valid YAML: {error}") from None
-        if not isinstance(self.data, dict) or expected_top_key not in self.data:
-            raise DocumentError(str(path), None, f"expected a mapping with a top-level '{expected_top_key}' key")
-
-    def where(self, key):
-        """'file:line' for a dotted key path, as precise as the document allows."""
-        node, line = self.root, None
-        for part in key.split(".") if key else []:
-            if not isinstance(node, yaml.MappingNode):
-                break
-            for k, v in node.value:
-                if k.value == part:
-                    node, line = v, k.start_mark.line + 1
-                    break
-            else:
-                break
-        return f"{self.path}:{line}" if line else str(self.path)
-
-    def error(self, key, problem, accepted=None):
-        return DocumentError(self.where(key), key, problem, accepted)
-
-    def check_keys(self, mapping, allowed, key_prefix):
-        if not isinstance(mapping, dict):
-            raise self.error(key_prefix, f"expected a mapping, got {type(mapping).__name__}")
-        for key in mapping:
-            if key not in allowed:
-                full = f"{key_prefix}.{key}" if key_prefix else key
-                raise self.error(full, f"unknown key '{key}'", ", ".join(sorted(allowed)))
-
-    def quantity(self, value, key, like=None):
-        try:
-            q = parse_quantity(value)
-        except ValueError as error:
-            raise self.error(key, str(error), "a number with Brian2 units such as '20 ms'") from None
-        if like is not None and get_dimensions(q) is not get_dimensions(like):
-            raise self.error(
-                key,
-                f"'{value}' has units {describe_dimensions(q)}, expected {describe_dimensions(like)}",
-                f"a quantity like {like}",
-            )
-        return q
-
-
-# --------------------------------------------------------------------------- neurons
-
-
-def load_neuron(path, text=None):
-    """Read and validate a neuron document (``text``: its content, if held in memory); Brian2 parses and unit-checks it."""
-    doc = _Document(path, "neuron", text)
-    data = doc.data
-    doc.check_keys(data, NEURON_KEYS, "")
-    if not isinstance(data.get("equations"), str):
-        raise doc.error("equations", "missing or not a string", "Brian2 equations such as 'dv/dt = -v/tau : volt'")
-    parameters = {
-        name: doc.quantity(value, f"parameters.{name}") for name, value in (data.get("parameters") or {}).items()
-    }
-    initial = {name: doc.quantity(value, f"initial.{name}") for name, value in (data.get("initial") or {}).items()}
-    synapse = None
-    if data.get("synapse") is not None:
-        doc.check_keys(data["synapse"], SYNAPSE_KEYS, "synapse")
-        synapse = SynapseModel(
-            model=str(data["synapse"].get("model", "w : 1")), on_pre=str(data["synapse"].get("on_pre", ""))
-        )
-    refractory = None
-    if data.get("refractory") is not None:
-        refractory = doc.quantity(data["refractory"], "refractory", like=brian2.ms)
-    model = NeuronModel(
-        name=str(data["neuron"]),
-        equations=data["equations"],
-        threshold=data.get("threshold"),
-        reset=data.get("reset"),
-        method=data.get("method"),
-        parameters=parameters,
-        initial=initial,
-        refractory=refractory,
-        synapse=synapse,
-        output=data.get("output"),
-        schedule=_schedule(doc, data.get("schedule")),
-        source=str(doc.path),
-    )
-    _check_with_brian(doc, model)
-    return model
-
-
-def _schedule(doc, schedule):
-    """``{threshold: start}`` or ``{threshold: {when: start, order: 1}}`` -> {runner: (when, order)}."""
-    if schedule is None:
-        return {}
-    doc.check_keys(schedule, SCHEDULE_RUNNERS, "schedule")
-    slots = [f"{prefix}{slot}" for slot in SCHEDULE_SLOTS for prefix in ("before_", "", "after_")]
-    result = {}
-    for runner, value in schedule.items():
-        key = f"schedule.{runner}"
-        when, order = (value, 0) if not isinstance(value, dict) else (value.get("when"), value.get("order", 0))
-        if isinstance(value, dict):
-            doc.check_keys(value, {"when", "order"}, key)
-        if when not in slots:
-            raise doc.error(key, f"'{when}' is not a slot of Brian2's schedule", ", ".join(slots))
-        if isinstance(order, bool) or not isinstance(order, int):
-            raise doc.error(f"{key}.order", f"expected a whole number, got {order!r}", "e.g. 0 or -1")
-        result[runner] = (when, order)
-    return result
-
-
-def _check_with_brian(doc, model, parameters=None, refractory=None, key_prefix=""):
-    """Build a 2-neuron probe group (and a probe synapse) and let Brian2 judge it."""
-    population = Population(
-        name="probe",
-        size=2,
-        model=model,
-        parameters=parameters if parameters is not None else model.parameters,
-        initial={},
-        refractory=refractory if refractory is not None else model.refractory,
-        dt=0.1 * brian2.ms,
-    )
-    prefix = f"{key_prefix}." if key_prefix else ""
-    with brian_probes.runtime_device():
-        try:
-            group = brian_probes.neuron_group(population, name="probe")
-        except Exception as error:  # Brian2 raises several types for bad equations
-            raise doc.error(f"{prefix}equations", _brian_message(error)) from None
-        objects = [group]
-        if model.synapse is not None:
-            try:
-                source = brian2.NeuronGroup(1, "", threshold="False", reset="", name="probe_source")
-                synapses = brian_probes.synapses(model.synapse, source, group, population.parameters, "probe_synapse")
-                synapses.connect(i=0, j=1)
-            except Exception as error:
-                raise doc.error(f"{prefix}synapse", _brian_message(error)) from None
-            objects += [source, synapses]
-        try:
-            brian_probes.dry_run(*objects)
-        except Exception as error:
-            raise doc.error(_failing_key(error, prefix), _brian_message(error)) from None
-
-
-def _failing_key(error, prefix):
-    text = str(error)
-    for marker, key in (
-        ("resetter", "reset"),
-        ("thresholder", "threshold"),
-        ("probe_synapse", "synapse.on_pre"),
-    ):
-        if marker in text:
-            return prefix + key
-    return prefix + "equations"
-
-
-def _brian_message(error):
-    cause = error.__cause__ or error
-    if isinstance(cause, DimensionMismatchError):
-        return f"unit mismatch: {cause}"
-    message = str(cause).strip().replace("\n", " ")
-    return f"Brian2 rejects it: {message}"
-
-
-# --------------------------------------------------------------------------- networks
 
 
 def load_network(path, seed=0, overrides=None, documents=None):
@@ -241,7 +41,7 @@ def load_network(path, seed=0, overrides=None, documents=None):
     the network's and its neurons', is then found by its file name alone.
     """
     stored = None if documents is None else dict(documents)
-    doc = _Document(path, "network", _stored_text(stored, path, None))
+    doc = Document(path, "network", _stored_text(stored, path, None))
     data = doc.data = _merge(doc.data, overrides or {})
     doc.check_keys(data, NETWORK_KEYS, "")
     if "dt" not in data:
@@ -350,7 +150,7 @@ def _population(doc, key, name, entry, dt, readout, documents, stored):
     if refractory is not None and model.threshold is None:
         raise doc.error(f"{key}.refractory", "a refractory period needs a threshold")
     if entry.get("parameters") or entry.get("refractory") is not None:
-        _check_with_brian(doc, model, parameters, refractory, key_prefix=key)
+        check_with_brian(doc, model, parameters, refractory, key_prefix=key)
     return Population(
         name=name,
         size=_positive_int(doc, entry.get("size"), f"{key}.size"),
@@ -495,18 +295,5 @@ def _synapse(doc, override, key, target):
         return target.model.synapse
     doc.check_keys(override, SYNAPSE_KEYS, key)
     synapse = SynapseModel(model=str(override.get("model", "w : 1")), on_pre=str(override.get("on_pre", "")))
-    _check_synapse_with_brian(doc, key, synapse, target)
+    check_synapse_with_brian(doc, key, synapse, target)
     return synapse
-
-
-def _check_synapse_with_brian(doc, key, synapse, population):
-    """Let Brian2 judge a projection's own synapse model on a probe of its target population."""
-    with brian_probes.runtime_device():
-        group = brian_probes.neuron_group(population, size=2, name="probe")
-        try:
-            source = brian2.NeuronGroup(1, "", threshold="False", reset="", name="probe_source")
-            synapses = brian_probes.synapses(synapse, source, group, population.parameters, "probe_synapse")
-            synapses.connect(i=0, j=1)
-            brian_probes.dry_run(group, source, synapses)
-        except Exception as error:  # Brian2 raises several types for bad equations
-            raise doc.error(key, _brian_message(error)) from None
