@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LsnnBioError
+from ..files import write_atomically
 from .base import MissingDataError
 
 #: IDX type code -> big-endian numpy dtype (all codes of the format).
@@ -126,5 +127,4 @@ def write_idx(path, array):
 
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(">" + "i" * array.ndim, *array.shape)
-    Path(path).write_bytes(header + array.tobytes())
-    return Path(path)
+    return write_atomically(path, header + array.tobytes())
