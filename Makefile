@@ -32,6 +32,8 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m slow
 
+# Twin speed against baselines measured in the same run (Norse only if installed:
+# .venv/bin/pip install --no-deps norse==1.1.0 nir nirtorch). Run it on a quiet machine.
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/twin_speed.py
 
