@@ -578,6 +578,6 @@ def _linear_coefficient(expression, weight, where):
     expr = expr.subs({s: w for s in expr.free_symbols if s.name == weight})
     coefficient = sympy.diff(expr, w)
     if w in coefficient.free_symbols or sympy.simplify(expr - coefficient * w) != 0:
-        raise UnsupportedConstruct(f"{where}: '{expression}' is not linear in the weight; the twin supports x_post += c*w only")
+        raise UnsupportedConstruct(f"{where}: it is not linear in the weight; the twin supports x_post += c*w only")
     return sympy_to_str(coefficient)
 
