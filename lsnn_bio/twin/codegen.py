@@ -250,15 +250,21 @@ class _Generator:
 
     # ------------------------------------------------------------------ translators, one per kind of runner
 
-    def _state_update(self, runner):
+    def _begin(self, runner, what, text):
+        """A runner's statements and scope, with its header line emitted; None if it has no code."""
         population = runner.group.name
-        model = self.spec.populations[population].model
-        where = f"population '{population}' ({model.source}), equations '{_short(model.equations)}'"
+        where = f"population '{population}' ({self.spec.populations[population].model.source}), {what} '{_short(text)}'"
         scalar, vector, variables = self._statements(runner)
         if not vector:
+            return None
+        self._emit(f"# ---- {runner.name} ({runner.when}, order {runner.order}): {_short(text)}")
+        return population, where, vector, variables, self._scope(population, variables, scalar, where)
+
+    def _state_update(self, runner):
+        begun = self._begin(runner, "equations", self.spec.populations[runner.group.name].model.equations)
+        if begun is None:
             return
-        self._emit(f"# ---- {runner.name} ({runner.when}, order {runner.order}): {_short(model.equations)}")
-        scope = self._scope(population, variables, scalar, where)
+        population, where, vector, variables, scope = begun
         for statement in vector:
             value = translate(statement.expr, scope)
             if statement.op == ":=":
@@ -275,12 +281,8 @@ class _Generator:
             self._emit(f"{target} = {new}")
 
     def _threshold(self, runner):
-        population = runner.group.name
-        model = self.spec.populations[population].model
-        where = f"population '{population}' ({model.source}), threshold '{model.threshold}'"
-        scalar, vector, variables = self._statements(runner)
-        self._emit(f"# ---- {runner.name} ({runner.when}, order {runner.order}): {model.threshold}")
-        scope = self._scope(population, variables, scalar, where)
+        population, where, vector, variables, scope = self._begin(
+            runner, "threshold", self.spec.populations[runner.group.name].model.threshold)
         *setup, condition = vector
         for statement in setup:
             if statement.op != ":=":
@@ -322,14 +324,10 @@ class _Generator:
             self._emit(f"{population}__not_refractory = torch.where({crossed}, 0.0, {population}__not_refractory)")
 
     def _reset(self, runner):
-        population = runner.group.name
-        model = self.spec.populations[population].model
-        where = f"population '{population}' ({model.source}), reset '{_short(model.reset)}'"
-        scalar, vector, variables = self._statements(runner)
-        if not vector:
+        begun = self._begin(runner, "reset", self.spec.populations[runner.group.name].model.reset)
+        if begun is None:
             return
-        self._emit(f"# ---- {runner.name} ({runner.when}, order {runner.order}): {_short(model.reset)}")
-        scope = self._scope(population, variables, scalar, where)
+        population, where, vector, variables, scope = begun
         spikes = f"{population}__spikes"
         fired, new = f"_{population}__fired", f"_{population}__new"
         self._read_spikes(population)
