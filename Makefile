@@ -41,7 +41,10 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Twin speed against baselines measured in the same run (Norse only if installed:
+# .venv/bin/pip install --no-deps norse==1.1.0 nir nirtorch). Run it on a quiet machine.
 bench: $(STAMP)
+	$(VENV)/bin/python -c "import norse" 2>/dev/null || $(VENV)/bin/pip install -q --no-deps norse==1.1.0 nir nirtorch
 	$(VENV)/bin/python benchmarks/twin_speed.py
 
 clean:

@@ -271,15 +271,21 @@ class _Generator:
 
     # ------------------------------------------------------------------ translators, one per kind of runner
 
-    def _state_update(self, runner):
+    def _begin(self, runner, what, text):
+        """A runner's statements and scope, with its header line emitted; None if it has no code."""
         population = runner.group.name
-        model = self.spec.populations[population].model
-        where = f"population '{population}' ({model.source}), equations '{_short(model.equations)}'"
+        where = f"population '{population}' ({self.spec.populations[population].model.source}), {what} '{_short(text)}'"
         scalar, vector, variables = self._statements(runner)
         if not vector:
+            return None
+        self._emit(f"# ---- {runner.name} ({runner.when}, order {runner.order}): {_short(text)}")
+        return population, where, vector, variables, self._scope(population, variables, scalar, where)
+
+    def _state_update(self, runner):
+        begun = self._begin(runner, "equations", self.spec.populations[runner.group.name].model.equations)
+        if begun is None:
             return
-        self._emit(f"# ---- {runner.name} ({runner.when}, order {runner.order}): {_short(model.equations)}")
-        scope = self._scope(population, variables, scalar, where)
+        population, where, vector, variables, scope = begun
         for statement in vector:
             value = translate(statement.expr, scope)
             if statement.op == ":=":
@@ -296,12 +302,9 @@ class _Generator:
             self._emit(f"{target} = {new}")
 
     def _threshold(self, runner):
-        population = runner.group.name
-        model = self.spec.populations[population].model
-        where = f"population '{population}' ({model.source}), threshold '{model.threshold}'"
-        scalar, vector, variables = self._statements(runner)
-        self._emit(f"# ---- {runner.name} ({runner.when}, order {runner.order}): {model.threshold}")
-        scope = self._scope(population, variables, scalar, where)
+        population, where, vector, variables, scope = self._begin(
+            runner, "threshold", self.spec.populations[runner.group.name].model.threshold
+        )
         *setup, condition = vector
         for statement in setup:
             if statement.op != ":=":
@@ -350,14 +353,10 @@ class _Generator:
             self._emit(f"{population}__not_refractory = torch.where({crossed}, 0.0, {population}__not_refractory)")
 
     def _reset(self, runner):
-        population = runner.group.name
-        model = self.spec.populations[population].model
-        where = f"population '{population}' ({model.source}), reset '{_short(model.reset)}'"
-        scalar, vector, variables = self._statements(runner)
-        if not vector:
+        begun = self._begin(runner, "reset", self.spec.populations[runner.group.name].model.reset)
+        if begun is None:
             return
-        self._emit(f"# ---- {runner.name} ({runner.when}, order {runner.order}): {_short(model.reset)}")
-        scope = self._scope(population, variables, scalar, where)
+        population, where, vector, variables, scope = begun
         spikes = f"{population}__spikes"
         fired, new = f"_{population}__fired", f"_{population}__new"
         self._read_spikes(population)
@@ -657,7 +656,5 @@ def _linear_coefficient(expression, weight, where):
     expr = expr.subs({s: w for s in expr.free_symbols if s.name == weight})
     coefficient = sympy.diff(expr, w)
     if w in coefficient.free_symbols or sympy.simplify(expr - coefficient * w) != 0:
-        raise UnsupportedConstruct(
-            f"{where}: '{expression}' is not linear in the weight; the twin supports x_post += c*w only"
-        )
+        raise UnsupportedConstruct(f"{where}: it is not linear in the weight; the twin supports x_post += c*w only")
     return sympy_to_str(coefficient)

@@ -118,7 +118,7 @@ def translate(expression, scope):
 
 def _unsupported(node, scope, text):
     return UnsupportedConstruct(
-        f"{scope.where}: '{ast.unparse(node)}' (in '{text}') is not supported by the twin "
+        f"{scope.where}: {_quoted(ast.unparse(node), text)} is not supported by the twin "
         f"(supported: arithmetic, comparisons, and/or/not, functions {', '.join(SUPPORTED_FUNCTIONS)})"
     )
 
@@ -173,7 +173,7 @@ def _call(node, scope, text):
     name = node.func.id
     if name not in _FUNCTIONS:
         raise UnsupportedConstruct(
-            f"{scope.where}: the function '{name}' (in '{text}') has no twin implementation "
+            f"{scope.where}: the function '{name}' has no twin implementation "
             f"(supported: {', '.join(SUPPORTED_FUNCTIONS)})"
         )
     args = [_translate(a, scope, text) for a in node.args]
@@ -181,11 +181,16 @@ def _call(node, scope, text):
     if all(a.kind == CONSTANT for a in args):
         return Value(CONSTANT, number=numpy_function(*(a.number for a in args)))
     if name == "timestep":
-        raise UnsupportedConstruct(f"{scope.where}: timestep() of a changing value (in '{text}') is not supported")
+        raise UnsupportedConstruct(f"{scope.where}: timestep() of a changing value is not supported")
     kind = VECTOR if any(a.kind == VECTOR for a in args) else SCALAR
     if name == "int":
         return Value(kind, source=f"torch.trunc({as_number(args[0])})")
     return Value(kind, source=f"{torch_source}({', '.join(as_number(a) for a in args)})")
+
+
+def _quoted(part, text):
+    """A piece of Brian2's rewritten code, quoted only if it reads like the user's (no hoisted ``_lio`` names)."""
+    return f"'{part}'" if "_lio" not in part else "an expression"
 
 
 def _fold(op, a, b):

@@ -307,6 +307,7 @@ class Twin(nn.Module):
         variables, parameters or subexpressions such as the ALIF threshold ``A``),
         as Brian2's StateMonitor(when='end') records them.
         """
+        self._check_dtype()
         record = self._check_record(record)
         inputs, shape = self._check_inputs(inputs, steps)
         if state is None:
@@ -323,6 +324,7 @@ class Twin(nn.Module):
 
     def step(self, state, inputs):
         """One time step with ordinary autograd: ``state, out = twin.step(state, {input: (batch, n)})``."""
+        self._check_dtype()
         generated, delivery = self._generated(()), self.delivery
         inputs = self._check_step_inputs(inputs, state)
         batch = state.history.shape[1]
@@ -397,6 +399,13 @@ class Twin(nn.Module):
         return dataclasses.replace(self.spec, projections=projections, populations=populations)
 
     # ------------------------------------------------------------------ checks
+
+    def _check_dtype(self):
+        if self.dtype not in DTYPES:  # e.g. after twin.half()
+            raise TwinError(
+                f"the twin's parameters are {self.dtype}; the twin runs in torch.float32 or torch.float64 "
+                "(half precision cannot resolve the threshold crossings it must reproduce): use .float()"
+            )
 
     def _check_record(self, record):
         pairs = []

@@ -1,0 +1,109 @@
+"""The twin behaves as a torch.nn.Module should: dtype and device moves, saving, copying, clear refusals."""
+
+import copy
+import io
+
+import pytest
+import torch
+
+from lsnn_bio.twin import Twin, TwinError
+
+
+def inputs(dtype=torch.float64, steps=300, batch=2):
+    generator = torch.Generator().manual_seed(1)
+    return {"symbols": (torch.rand(steps, batch, 100, generator=generator) < 0.05).to(dtype)}
+
+
+def test_double_and_to_dtype_give_the_float64_twin(store_recall_spec):
+    spec = store_recall_spec
+    reference = Twin(spec, dtype=torch.float64)(inputs())
+    for convert in (lambda t: t.double(), lambda t: t.to(torch.float64)):
+        twin = convert(Twin(spec, dtype=torch.float32))
+        assert twin.dtype == torch.float64
+        result = twin(inputs())
+        assert result.outputs["out"].dtype == torch.float64
+        for population, spikes in reference.spikes.items():
+            assert torch.equal(result.spikes[population], spikes)
+    back = Twin(spec, dtype=torch.float64).float()
+    assert back(inputs(torch.float32)).outputs["out"].dtype == torch.float32
+
+
+def test_save_load_and_deepcopy_keep_the_network(store_recall_spec):
+    spec = store_recall_spec
+    twin = Twin(spec, dtype=torch.float64)
+    with torch.no_grad():
+        twin.weight("recurrent_LIF_to_ALIF").mul_(1.5)
+    expected = twin(inputs()).outputs["out"]
+    buffer = io.BytesIO()
+    torch.save(twin, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    for other in (loaded, copy.deepcopy(twin)):
+        assert torch.equal(other(inputs()).outputs["out"], expected)
+    state = Twin(spec, dtype=torch.float64)
+    state.load_state_dict(twin.state_dict())
+    assert torch.equal(state(inputs()).outputs["out"], expected)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"dtype": torch.float16}, "float32, torch.float64"),
+        ({"dtype": torch.bfloat16}, "float32, torch.float64"),
+        ({"gamma": -1}, "gamma must be a positive number"),
+        ({"width": 0}, "width must be a positive number"),
+        ({"pseudo_derivative": "heaviside"}, "accepted: triangle"),
+        ({"device": "tpu"}, "unknown device"),
+    ],
+)
+def test_bad_constructor_arguments_are_refused(store_recall_spec, kwargs, message):
+    spec = store_recall_spec
+    with pytest.raises(TwinError, match=message):
+        Twin(spec, **kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error(store_recall_spec):
+    spec = store_recall_spec
+    with pytest.raises(TwinError, match="no CUDA device"):
+        Twin(spec, device="cuda")
+
+
+def test_half_precision_after_construction_is_refused(store_recall_spec):
+    spec = store_recall_spec
+    twin = Twin(spec).half()
+    with pytest.raises(TwinError, match="use .float()"):
+        twin(inputs(torch.float16))
+
+
+def test_bad_inputs_and_records_are_named(store_recall_spec):
+    spec = store_recall_spec
+    twin = Twin(spec, dtype=torch.float64)
+    with pytest.raises(TwinError, match=r"exactly \['symbols'\]"):
+        twin({"pixels": torch.zeros(10, 1, 100)})
+    with pytest.raises(TwinError, match=r"shape \(steps, batch, 100\)"):
+        twin({"symbols": torch.zeros(10, 100)})
+    with pytest.raises(TwinError, match="has no variable 'w'.*accepted: A"):
+        twin(inputs(), record=[("ALIF", "w")])
+    with pytest.raises(TwinError, match="unknown population 'B'"):
+        twin(inputs(), record=[("B", "v")])
+
+
+def test_forward_equals_stepping_and_continues_from_a_state(store_recall_spec):
+    """The open-loop engine, the closed-loop step, and a trial split in two chunks all compute the same network."""
+    spec = store_recall_spec
+    twin = Twin(spec, dtype=torch.float64)
+    x = inputs()
+    whole = twin(x)
+    state = twin.initial_state(2)
+    stepped = []
+    for t in range(x["symbols"].shape[0]):
+        state, out = twin.step(state, {"symbols": x["symbols"][t]})
+        stepped.append(out.outputs["out"])
+    torch.testing.assert_close(torch.stack(stepped), whole.outputs["out"], rtol=0, atol=1e-12)
+    first = twin({"symbols": x["symbols"][:170]})
+    second = twin({"symbols": x["symbols"][170:]}, state=first.final_state)
+    assert torch.equal(torch.cat([first.spikes["ALIF"], second.spikes["ALIF"]]), whole.spikes["ALIF"])
+    torch.testing.assert_close(
+        torch.cat([first.outputs["out"], second.outputs["out"]]), whole.outputs["out"], rtol=0, atol=1e-12
+    )
