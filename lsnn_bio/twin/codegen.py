@@ -1,5 +1,10 @@
 """Generate the torch source of one network time step from Brian2's own code runners.
 
+(Longer than 400 lines on purpose: one generator walking Brian2's runners in order, a
+translator per kind of runner sharing the generator's state (scopes, which spikes are
+carried), then the assembly of the two variants of the step. The expression translator
+and the synaptic effects live apart: ``expressions.py``, ``synapses.py``.)
+
 Brian2 builds each population's state updater, thresholder and resetter and each
 projection's synaptic pathway, sorts them by its schedule (``when``, ``order``,
 name) and generates code for each from abstract code. The twin does the same:
@@ -24,19 +29,18 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import sympy
 import torch
 from brian2.core.variables import ArrayVariable, Constant
-from brian2.equations.equations import PARAMETER, Equations
+from brian2.equations.equations import Equations
 from brian2.groups.neurongroup import Resetter, StateUpdater, Thresholder
-from brian2.parsing.sympytools import str_to_sympy, sympy_to_str
 from brian2.synapses.synapses import SynapticPathway
 
-from .. import brian_probes as brian_equations
+from .. import brian_probes
 from ..errors import UnsupportedConstruct
 from ..units import to_si
 from .expressions import CONSTANT, SCALAR, VECTOR, Scope, as_number, literal, translate
 from .surrogates import PSEUDO_DERIVATIVES
+from .synapses import synaptic_effect
 
 NEVER = -1e4  # Brian2's initial ``lastspike`` (seconds): long ago, so nobody starts refractory
 _UNSUPPORTED_FLAGS = {"shared", "linked", "constant over dt"}
@@ -83,20 +87,6 @@ class PopulationCode:
 
 
 @dataclass
-class SynapticEffect:
-    """``target_var += coefficient * w`` for each spike arriving through a projection."""
-
-    projection: str
-    source: str
-    target: str
-    variable: str
-    coefficient: np.ndarray  # per postsynaptic neuron, SI
-    same_step: bool  # some potential synapse has delay 0 (acts inside the step)
-    delayed: bool  # some potential synapse has delay >= 1 (arrives through ``drive``)
-    from_input: bool
-
-
-@dataclass
 class GeneratedStep:
     source: str
     function: object  # step(state, drive, params, consts, t_steps) -> (State, Outputs), differentiable
@@ -109,8 +99,8 @@ class GeneratedStep:
 
 def generate(spec, record=(), pseudo_derivative="triangle", gamma=0.3, width=1.0, detach_reset=False):
     """The network step of ``spec`` as torch source and a function compiled from it."""
-    with brian_equations.runtime_device():
-        objects = brian_equations.probe_network(spec)
+    with brian_probes.runtime_device():
+        objects = brian_probes.probe_network(spec)
         generator = _Generator(spec, objects, record, detach_reset)
         generator.run()
     return generator.finish(pseudo_derivative, gamma, width)
@@ -136,7 +126,7 @@ class _Generator:
         for population in self.spec.populations.values():
             self.populations[population.name] = self._population_code(population)
         for projection in self.spec.projections:
-            self.effects.append(self._synaptic_effect(projection))
+            self.effects.append(synaptic_effect(projection, self.spec, self.objects, self.populations, self.dt))
         self.effect_of = {e.projection: e for e in self.effects}
         self._check_pushed_timing(runners)
         routes_done, pushed_done = set(), set()
@@ -168,7 +158,7 @@ class _Generator:
         group = self.objects.groups[population.name]
         written = set(eqs.diff_eq_names)
         for runner in self._runners_of(group):
-            _, vector, _ = brian_equations.statements(runner, group)
+            _, vector, _ = brian_probes.statements(runner, group)
             written |= {s.var for s in vector if s.op != ":=" and s.var in eqs.names}
         state = sorted(written)
         parameters = sorted(set(eqs.parameter_names) - written)
@@ -264,7 +254,7 @@ class _Generator:
 
     def _statements(self, runner):
         group = runner.group
-        scalar, vector, variables = brian_equations.statements(runner, group)
+        scalar, vector, variables = brian_probes.statements(runner, group)
         for statement in scalar + vector:
             statement.expr = statement.expr.replace(_STEPS_SINCE_SPIKE, "_steps_since_spike")
         return scalar, vector, variables
@@ -430,7 +420,7 @@ class _Generator:
                         value = f"{population}__{var}"
                 else:
                     group = self.objects.groups[population]
-                    scalar, vector, variables = brian_equations.code_statements(f"_value = {var}", group)
+                    scalar, vector, variables = brian_probes.code_statements(f"_value = {var}", group)
                     where = f"population '{population}', recorded variable '{var}'"
                     scope = self._scope(population, variables, scalar, where)
                     for statement in vector[:-1]:
@@ -450,62 +440,6 @@ class _Generator:
         return f"{population}__{statement.var}"
 
     # ------------------------------------------------------------------ synapses
-
-    def _synaptic_effect(self, projection):
-        where = f"projection '{projection.name}' (on_pre '{projection.synapse.on_pre}')"
-        synapse_eqs = Equations(projection.synapse.model)
-        weight = projection.synapse.weight
-        if set(synapse_eqs.names) != {weight} or synapse_eqs[weight].type != PARAMETER:
-            raise UnsupportedConstruct(
-                f"{where}: the synapse model '{projection.synapse.model}' must declare only the weight, e.g. 'w : volt' "
-                "(synaptic state variables and plasticity are not supported by the twin)"
-            )
-        synapses = self.objects.synapses[projection.name]
-        scalar, vector, variables = brian_equations.statements(synapses.pre, synapses)
-        if len(vector) != 1 or vector[0].op not in ("+=", "-="):
-            raise UnsupportedConstruct(f"{where}: on_pre must be one statement 'x_post += c*w' (or -=)")
-        statement = vector[0]
-        variable = variables[statement.var]
-        if not _owned_by(variable, projection.target):
-            raise UnsupportedConstruct(
-                f"{where}: on_pre must change a variable of the target '{projection.target}', not '{statement.var}'"
-            )
-        constants = {name: v.get_value() for name, v in variables.items() if isinstance(v, Constant)}
-        scope = Scope(constants=dict(constants, dt=self.dt), where=where)
-        for s in scalar:
-            scope.constants[s.var] = translate(s.expr, scope).number
-        coefficient = _linear_coefficient(statement.expr, weight, where)
-        target = self.spec.populations[projection.target]
-        target_code = self.populations[projection.target]
-        env = dict(scope.constants)
-        values = {}
-        for name in _names(coefficient):
-            base = name[: -len("_post")] if name.endswith("_post") else name
-            if name in env:
-                continue
-            if base in target_code.parameters:
-                values[name] = np.broadcast_to(target_code.initial[base], (target.size,)).astype(np.float64)
-            else:
-                raise UnsupportedConstruct(
-                    f"{where}: the factor '{coefficient}' of the weight may use constants and "
-                    f"postsynaptic parameters only, not '{name}'"
-                )
-        number = _evaluate(coefficient, env, values, target.size)
-        if statement.op == "-=":
-            number = -number
-        delays = projection.potential_delay if projection.potential_delay is not None else projection.delay
-        delays = np.asarray(delays)
-        from_input = projection.source in self.spec.inputs
-        return SynapticEffect(
-            projection=projection.name,
-            source=projection.source,
-            target=projection.target,
-            variable=variable.name,
-            coefficient=number,
-            same_step=bool((delays == 0).any()) and not from_input,
-            delayed=bool((delays > 0).any()),
-            from_input=from_input,
-        )
 
     # ------------------------------------------------------------------ assembly
 
@@ -631,30 +565,3 @@ def _full(value, like):
     if value.kind == VECTOR:
         return as_number(value)
     return f"(torch.zeros_like({like}) + {as_number(value)})"
-
-
-def _names(expression):
-    return {node.id for node in ast.walk(ast.parse(expression, mode="eval")) if isinstance(node, ast.Name)}
-
-
-def _evaluate(expression, constants, arrays, size):
-    """A coefficient per postsynaptic neuron, folded in float64 like Brian2 (per neuron where it varies)."""
-    if not arrays:
-        return np.full(size, float(translate(expression, Scope(constants=dict(constants))).number))
-    return np.array(
-        [
-            float(translate(expression, Scope(constants={**constants, **{n: a[j] for n, a in arrays.items()}})).number)
-            for j in range(size)
-        ]
-    )
-
-
-def _linear_coefficient(expression, weight, where):
-    """``c`` such that ``expression == c*w``, or UnsupportedConstruct."""
-    expr = str_to_sympy(expression)
-    w = sympy.Symbol(weight, real=True)
-    expr = expr.subs({s: w for s in expr.free_symbols if s.name == weight})
-    coefficient = sympy.diff(expr, w)
-    if w in coefficient.free_symbols or sympy.simplify(expr - coefficient * w) != 0:
-        raise UnsupportedConstruct(f"{where}: it is not linear in the weight; the twin supports x_post += c*w only")
-    return sympy_to_str(coefficient)

@@ -14,12 +14,21 @@ exist. Both loops call ``Kernels``: the step and its vjp, eager or fused by
 
 import contextlib
 import warnings
+from typing import NamedTuple
 
 import torch
 
 from ..errors import LsnnBioError
 
 SMALL_WORK = 16_384  # batch x neurons below which one thread beats several (thread wake-ups cost more than the work)
+
+
+class TwinState(NamedTuple):
+    """Where a simulation stands: the step's state, the last spikes still travelling, the step count."""
+
+    neurons: tuple  # the generated State NamedTuple: one (batch, N) tensor per field
+    history: torch.Tensor  # (max_delay, batch, n_sources) spikes pushed in the last steps, oldest first (Twin.sources)
+    step: int  # time steps simulated so far (Brian2's t / dt)
 
 
 class Packing:
@@ -232,8 +241,6 @@ class Trial:
         return dict(zip(self.twin.delayed_projections, tensors[:count])), tuple(tensors[count:end])
 
     def final_state(self):
-        from .module import TwinState
-
         past = self.history[self.steps :].permute(0, 2, 1).contiguous()
         return TwinState(self.final, past, self.start.step + self.steps)
 

@@ -10,7 +10,6 @@ ordinary autograd (closed loop: an agent whose next input depends on its output)
 """
 
 import dataclasses
-import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -18,26 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import LsnnBioError
 from ..units import to_si
-from . import engine
+from . import checks, engine
+from .checks import TwinError
 from .codegen import NEVER, generate
 from .delivery import Delivery
-from .surrogates import PSEUDO_DERIVATIVES
-
-DTYPES = (torch.float32, torch.float64)
-
-
-class TwinError(LsnnBioError, ValueError):
-    """A request the twin cannot honour (bad argument, input shape, device)."""
-
-
-class TwinState(NamedTuple):
-    """Where a simulation stands: the step's state, the last spikes still travelling, the step count."""
-
-    neurons: tuple  # the generated State NamedTuple: one (batch, N) tensor per field
-    history: torch.Tensor  # (max_delay, batch, n_sources) spikes pushed in the last steps, oldest first (Twin.sources)
-    step: int  # time steps simulated so far (Brian2's t / dt)
+from .engine import TwinState
 
 
 class StepOutput(NamedTuple):
@@ -91,19 +76,7 @@ class Twin(nn.Module):
         compile=False,
     ):
         super().__init__()
-        if dtype not in DTYPES:
-            raise TwinError(
-                f"dtype {dtype} is not supported (accepted: torch.float32, torch.float64; half precision "
-                "cannot resolve the threshold crossings the twin must reproduce)"
-            )
-        if pseudo_derivative not in PSEUDO_DERIVATIVES:
-            raise TwinError(
-                f"unknown pseudo_derivative {pseudo_derivative!r} (accepted: {', '.join(PSEUDO_DERIVATIVES)})"
-            )
-        for name, value in (("gamma", gamma), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
-                raise TwinError(f"{name} must be a positive number, got {value!r}")
-        device = _check_device(device)
+        device = checks.settings(dtype, device, pseudo_derivative, gamma, width)
         self.spec = spec
         self.settings = dict(
             pseudo_derivative=pseudo_derivative, gamma=float(gamma), width=float(width), detach_reset=bool(detach_reset)
@@ -187,7 +160,7 @@ class Twin(nn.Module):
 
     def source(self, record=()):
         """The generated torch source of one time step (what ``forward`` and ``step`` run)."""
-        return self._generated(self._check_record(record)).source
+        return self._generated(checks.record(self, record)).source
 
     @property
     def dtype(self):
@@ -307,9 +280,9 @@ class Twin(nn.Module):
         variables, parameters or subexpressions such as the ALIF threshold ``A``),
         as Brian2's StateMonitor(when='end') records them.
         """
-        self._check_dtype()
-        record = self._check_record(record)
-        inputs, shape = self._check_inputs(inputs, steps)
+        checks.dtype(self)
+        record = checks.record(self, record)
+        inputs, shape = checks.inputs(self, inputs, steps)
         if state is None:
             state = self.initial_state(shape[1])
         generated = self._generated(record)
@@ -324,9 +297,9 @@ class Twin(nn.Module):
 
     def step(self, state, inputs):
         """One time step with ordinary autograd: ``state, out = twin.step(state, {input: (batch, n)})``."""
-        self._check_dtype()
+        checks.dtype(self)
         generated, delivery = self._generated(()), self.delivery
-        inputs = self._check_step_inputs(inputs, state)
+        inputs = checks.step_inputs(self, inputs, state)
         batch = state.history.shape[1]
         now = torch.zeros(batch, delivery.n_sources, dtype=self.dtype, device=self.device)
         for name, source in delivery.sources.items():
@@ -398,74 +371,6 @@ class Twin(nn.Module):
             populations[name] = dataclasses.replace(population, initial=initial)
         return dataclasses.replace(self.spec, projections=projections, populations=populations)
 
-    # ------------------------------------------------------------------ checks
-
-    def _check_dtype(self):
-        if self.dtype not in DTYPES:  # e.g. after twin.half()
-            raise TwinError(
-                f"the twin's parameters are {self.dtype}; the twin runs in torch.float32 or torch.float64 "
-                "(half precision cannot resolve the threshold crossings it must reproduce): use .float()"
-            )
-
-    def _check_record(self, record):
-        pairs = []
-        for item in record:
-            if not (isinstance(item, tuple) and len(item) == 2):
-                raise TwinError(f"record takes (population, variable) pairs, got {item!r}")
-            population, variable = item
-            if population not in self.spec.populations:
-                raise TwinError(
-                    f"record: unknown population '{population}' (accepted: {', '.join(self.spec.populations)})"
-                )
-            known = _recordable(self.spec.populations[population], self.population_codes[population])
-            if variable not in known:
-                raise TwinError(
-                    f"record: population '{population}' has no variable '{variable}' "
-                    f"(accepted: {', '.join(sorted(known))})"
-                )
-            pairs.append((population, variable))
-        return tuple(dict.fromkeys(pairs))
-
-    def _check_inputs(self, inputs, steps):
-        expected = {name: group.size for name, group in self.spec.inputs.items()}
-        if not isinstance(inputs, dict) or set(inputs) != set(expected):
-            got = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
-            raise TwinError(f"inputs must be given for exactly {sorted(expected)}, got {got}")
-        converted, shapes = {}, set()
-        for name, x in inputs.items():
-            x = torch.as_tensor(x, device=self.device).to(self.dtype)
-            if x.ndim != 3 or x.shape[2] != expected[name]:
-                raise TwinError(
-                    f"input '{name}' must have shape (steps, batch, {expected[name]}), got {tuple(x.shape)}"
-                )
-            converted[name] = x
-            shapes.add(tuple(x.shape[:2]))
-        if len(shapes) > 1:
-            raise TwinError(f"all inputs must share (steps, batch), got {sorted(shapes)}")
-        if not shapes:
-            if steps is None:
-                raise TwinError("a network without inputs needs steps=... (and runs with batch 1)")
-            shapes.add((int(steps), 1))
-        shape = shapes.pop()
-        if shape[0] <= 0 or shape[1] <= 0:
-            raise TwinError(f"inputs need at least one step and one trial, got (steps, batch) = {shape}")
-        return converted, shape
-
-    def _check_step_inputs(self, inputs, state):
-        expected = {name: group.size for name, group in self.spec.inputs.items()}
-        if not isinstance(inputs, dict) or set(inputs) != set(expected):
-            raise TwinError(f"step inputs must be given for exactly {sorted(expected)}")
-        batch = state.history.shape[1]
-        converted = {}
-        for name, x in inputs.items():
-            x = torch.as_tensor(x, device=self.device).to(self.dtype)
-            if tuple(x.shape) != (batch, expected[name]):
-                raise TwinError(
-                    f"step input '{name}' must have shape ({batch}, {expected[name]}), got {tuple(x.shape)}"
-                )
-            converted[name] = x
-        return converted
-
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ):
@@ -473,15 +378,6 @@ class Twin(nn.Module):
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
-
-
-def _recordable(population, code):
-    from brian2 import Equations
-
-    names = set(Equations(population.model.equations).names)
-    if code.refractory:
-        names |= {"lastspike", "not_refractory"}
-    return names
 
 
 def _upgrade_state_dict(state_dict, prefix):
@@ -501,15 +397,3 @@ def _upgrade_state_dict(state_dict, prefix):
             new = f"neurons.{population}.values.{variable}"
         if new is not None:
             state_dict[prefix + new] = state_dict.pop(key)
-
-
-def _check_device(device):
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise TwinError(f"unknown device {device!r} (accepted: 'cpu', 'cuda', 'cuda:N')") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TwinError("device 'cuda' was asked for, but this torch sees no CUDA device (accepted here: 'cpu')")
-    if device.type not in ("cpu", "cuda"):
-        warnings.warn(f"the twin is tested on cpu and cuda only, not {device.type}", RuntimeWarning, stacklevel=3)
-    return device
