@@ -47,7 +47,8 @@ def _check(args):
 
 
 def _train(args):
-    from .training import Trainer, load_experiment
+    from .training import load_experiment
+    from .training.dispatch import trainer_class
 
     if args.threads:
         import torch
@@ -55,7 +56,7 @@ def _train(args):
         torch.set_num_threads(args.threads)
     device = _torch_device(args)
     experiment = load_experiment(args.experiment, settings=args.set)
-    trainer = Trainer(
+    trainer = trainer_class(experiment)(
         experiment, args.out, device=device, resume=args.resume, iterations=args.iterations, progress=not args.quiet
     )
     summary = trainer.run()
@@ -64,9 +65,12 @@ def _train(args):
 
 
 def _validate(args):
+    from . import learning_to_learn
     from .validation import validate
 
     device = _torch_device(args)
+    if learning_to_learn.task_of(args.checkpoint) in learning_to_learn.TASKS:
+        return _validate_learning_to_learn(args, device)
     report = validate(
         args.checkpoint,
         engine=args.engine,
@@ -87,7 +91,24 @@ def _validate(args):
     return 0
 
 
+def _validate_learning_to_learn(args, device):
+    from .learning_to_learn import validate
+
+    report = validate(
+        args.checkpoint,
+        engine=args.engine,
+        split=args.split,
+        trials=args.trials,
+        directory=args.build_dir,
+        progress=not args.json,
+        device=device,
+    )
+    print(json.dumps(report) if args.json else json.dumps(report, indent=2))
+    return 0
+
+
 def _simulate(args):
+    from . import learning_to_learn
     from .simulation import simulate
 
     if args.device is not None:
@@ -96,6 +117,8 @@ def _simulate(args):
             f"{args.device if args.device in BRIAN_ENGINES else 'cpp_standalone'}"
         )
     record = [v.strip() for v in args.record.split(",") if v.strip()] if args.record else []
+    if learning_to_learn.task_of(args.checkpoint) in learning_to_learn.TASKS:
+        simulate = learning_to_learn.simulate
     report = simulate(
         args.checkpoint,
         trials=args.trials,

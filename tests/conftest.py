@@ -182,3 +182,30 @@ def digits():
     from lsnn_bio.tasks import SequentialDigits
 
     return SequentialDigits()
+
+
+# --------------------------------------------------------------------------- learning to learn
+
+
+@pytest.fixture(scope="session")
+def l2l_regression_run(tmp_path_factory):
+    """A tiny float64 learning-to-learn regression run (tests/l2l_runs.py): (run folder, MSE before training, summary)."""
+    from l2l_runs import regression_run
+
+    out = tmp_path_factory.mktemp("l2l") / "regression"
+    before, summary = regression_run(out)
+    return out, before, summary
+
+
+@pytest.fixture(scope="session")
+def l2l_navigation_run(tmp_path_factory):
+    """A tiny float64 meta-RL navigation run trained through `lsnn-bio train` (dispatch included): its run folder."""
+    from l2l_runs import NAVIGATION, ROOT
+
+    from lsnn_bio.cli import main
+
+    out = tmp_path_factory.mktemp("l2l") / "navigation"
+    settings = [f"--set={s}" for s in NAVIGATION]
+    command = ["train", str(ROOT / "training" / "meta_rl_navigation.yaml"), "--out", str(out), "--iterations", "4"]
+    assert main([*command, "--quiet", *settings]) == 0
+    return out

@@ -9,6 +9,7 @@ import inspect
 
 from .base import HELD_OUT, SPLITS, Batch, MissingDataError, Task, TaskError, check_time_step, held_out_trials
 from .function_regression import FunctionRegression
+from .meta_rl_navigation import MetaRLNavigation
 from .mnist_idx import IdxFormatError, load_mnist_pair, read_idx
 from .sequential_digits import (
     SequentialDigits,
@@ -26,6 +27,7 @@ TASKS = {
     "sequential_mnist": SequentialMNIST,
     "timit": Timit,
     "function_regression": FunctionRegression,
+    "meta_rl_navigation": MetaRLNavigation,
 }
 
 

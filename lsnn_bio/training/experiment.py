@@ -35,6 +35,7 @@ DEFAULTS = {
     "checkpoint_every": 50,
     "pseudo_derivative": {"function": "triangle", "gamma": 0.3, "width": 1.0},
     "test_batch_size": 256,
+    "actor_critic": None,  # closed-loop tasks only; keys and defaults in training/a2c.py
 }
 REQUIRED = ("experiment", "model", "task")
 SECTIONS = {
@@ -44,6 +45,16 @@ SECTIONS = {
     "validation": {"every", "batch_size"},
     "stop": {"validation_error_below"},
     "pseudo_derivative": {"function", "gamma", "width"},
+    "actor_critic": {
+        "policy",
+        "value",
+        "decision_ms",
+        "discount",
+        "gae_lambda",
+        "value_weight",
+        "entropy",
+        "initial_std",
+    },
 }
 
 

@@ -1,0 +1,118 @@
+"""Where a frozen LSNN keeps what it has learned about the current function: its adaptive thresholds over one episode.
+
+    python analysis/l2l_adaptation.py runs/l2l_sine/checkpoint.safetensors --out runs/l2l_sine_adaptation.png
+
+One held-out test episode (``--episode``) run through the twin with the trained weights, four
+panels sharing the time axis: spikes of the recurrent populations (every neuron, LIF then ALIF);
+the ALIF neurons' adaptive threshold A = v_th + beta * b (mean, and the 10-90 % range over
+neurons; it rises over the first examples and then carries information across them, since
+tau_a outlasts the whole episode); the relative change of each ALIF neuron's threshold from its
+mean over the episode, as an image (neurons sorted by when their threshold peaks); and the
+prediction (readout averaged over each example's window) against the target, example by example.
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def draw(checkpoint, out, episode=0, population="ALIF", variable="A"):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lsnn_bio.learning_to_learn import regression_batches, trained_twin
+    from lsnn_bio.trained import load_trained
+    from lsnn_bio.training.losses import window_logits
+
+    trained = load_trained(checkpoint)
+    task, twin = trained.task, trained_twin(trained)
+    if task.name != "function_regression":
+        raise SystemExit(f"{checkpoint}: not a function_regression checkpoint (task '{task.name}')")
+    if population not in trained.spec.populations:
+        raise SystemExit(
+            f"no population '{population}' in {trained.spec.name} (populations: {', '.join(trained.spec.populations)})"
+        )
+    batch = regression_batches(task, "test", episode + 1)[-1]
+    b = batch.size - 1
+    with torch.no_grad():
+        result = twin(
+            {trained.input: torch.as_tensor(batch.inputs[:, b : b + 1], dtype=twin.dtype)},
+            record=[(population, variable)],
+        )
+    dt_ms = float(trained.spec.dt) * 1e3
+    time_s = np.arange(task.steps) * dt_ms / 1000.0
+    threshold = result.states[(population, variable)][:, 0].double().numpy() * 1e3  # volts -> mV
+    predictions = window_logits(result.outputs[trained.readout].double(), torch.as_tensor(batch.windows[b : b + 1]))[
+        0, :, 0
+    ]
+
+    figure, axes = plt.subplots(
+        4, 1, figsize=(8, 8.5), sharex=True, gridspec_kw={"height_ratios": [2.2, 1.2, 1.6, 1.6]}
+    )
+    offset = 0
+    for i, (name, raster) in enumerate(result.spikes.items()):
+        steps, neurons = np.nonzero(raster[:, 0].numpy())
+        axes[0].plot(steps * dt_ms / 1000.0, neurons + offset, "|", ms=2, color=f"C{i}", label=name)
+        offset += raster.shape[-1]
+    axes[0].set_ylabel("neuron")
+    axes[0].legend(fontsize=7, loc="upper right", markerscale=4)
+    axes[0].set_title(f"{trained.experiment.name}: test function {episode}, weights frozen", fontsize=9)
+    low, high = np.percentile(threshold, [10, 90], axis=1)
+    axes[1].fill_between(time_s, low, high, color="C1", alpha=0.3, lw=0, label="10-90 % of neurons")
+    axes[1].plot(time_s, threshold.mean(axis=1), color="C1", lw=1.2, label=f"mean {population}.{variable}")
+    axes[1].set_ylabel(f"{variable} (mV)")
+    axes[1].legend(fontsize=7, loc="lower right")
+    relative = threshold / threshold.mean(axis=0, keepdims=True) - 1.0
+    order = np.argsort(np.argmax(threshold, axis=0))
+    limit = max(np.percentile(np.abs(relative), 99), 1e-6)
+    axes[2].imshow(
+        relative[:, order].T,
+        aspect="auto",
+        origin="lower",
+        cmap="RdBu_r",
+        vmin=-limit,
+        vmax=limit,
+        extent=(0, time_s[-1] + dt_ms / 1000.0, 0, relative.shape[1]),
+        interpolation="nearest",
+    )
+    axes[2].set_ylabel(f"{population} neuron\n(by peak time)")
+    starts = batch.windows[b, :, 0] * dt_ms / 1000.0
+    stops = batch.windows[b, :, 1] * dt_ms / 1000.0
+    centres = (starts + stops) / 2
+    axes[3].plot(centres, batch.targets[b, :, 0], "o", ms=3, color="k", label="target F(x_k)")
+    axes[3].plot(centres, predictions.numpy(), "s", ms=3, color="C3", label="prediction")
+    axes[3].vlines(
+        centres,
+        np.minimum(predictions.numpy(), batch.targets[b, :, 0]),
+        np.maximum(predictions.numpy(), batch.targets[b, :, 0]),
+        color="C3",
+        lw=0.6,
+    )
+    axes[3].set_ylabel("output")
+    axes[3].set_xlabel("time in the episode (s)")
+    axes[3].legend(fontsize=7, loc="upper right")
+    for ax in axes:
+        ax.grid(alpha=0.25)
+    figure.tight_layout()
+    figure.savefig(out, dpi=150)
+    plt.close(figure)
+    return Path(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="a function_regression run's checkpoint.safetensors")
+    parser.add_argument("--out", required=True, help="PNG file to write")
+    parser.add_argument("--episode", type=int, default=0, help="test function index (default 0)")
+    parser.add_argument("--population", default="ALIF", help="adaptive population (default ALIF)")
+    parser.add_argument("--variable", default="A", help="its adaptation variable to draw (default A, the threshold)")
+    args = parser.parse_args()
+    print(draw(args.checkpoint, args.out, args.episode, args.population, args.variable))
+
+
+if __name__ == "__main__":
+    main()

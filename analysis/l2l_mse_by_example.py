@@ -1,0 +1,102 @@
+"""Learning within an episode with frozen weights: test MSE against example index (the paper's Fig. 2C/E in spirit).
+
+    python analysis/l2l_mse_by_example.py runs/l2l_regression runs/l2l_regression_lif --out runs/l2l_regression_mse.png
+    python analysis/l2l_mse_by_example.py runs/l2l_sine runs/l2l_sine_lif --out runs/l2l_sine_mse.png \
+        --brian runs/l2l_sine/validate.json
+
+One curve per run folder (``lsnn-bio train`` on a ``function_regression`` experiment: summary.json's
+``test_mse_by_example``, the mean over held-out functions at every example index), and the linear
+baseline fitted to the examples seen so far on the same test functions (``linear_baseline_mse_by_example``;
+the runs share the task, so it is drawn once). ``--brian`` adds Brian2's per-example MSE from a
+``validate_regression`` JSON (``brian_mse``). The shaded half is where ``test_mse`` averages.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def read_summary(folder):
+    path = Path(folder) / "summary.json"
+    if not path.is_file():
+        raise SystemExit(f"{folder}: no summary.json (expected a finished lsnn-bio train run folder)")
+    summary = json.loads(path.read_text())
+    if "test_mse_by_example" not in summary:
+        raise SystemExit(f"{folder}: summary.json has no test_mse_by_example (not a function_regression run)")
+    return summary
+
+
+def draw(folders, out, labels=None, brian=None, log=True):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summaries = [read_summary(f) for f in folders]
+    figure, ax = plt.subplots(figsize=(6.0, 3.8))
+    examples = len(summaries[0]["test_mse_by_example"])
+    k = np.arange(examples)
+    ax.axvspan(examples // 2 - 0.5, examples - 0.5, color="0.93", zorder=0, label="averaged in test_mse")
+    for i, summary in enumerate(summaries):
+        name = labels[i] if labels else summary["experiment"]
+        ax.plot(
+            k,
+            summary["test_mse_by_example"],
+            "-",
+            color=f"C{i}",
+            lw=1.6,
+            label=f"{name} (test_mse {summary['test_mse']:.3g})",
+        )
+    first = summaries[0]
+    ax.plot(
+        k,
+        first["linear_baseline_mse_by_example"],
+        "--",
+        color="k",
+        lw=1.2,
+        label=f"linear fit to examples seen (test_mse {first['linear_baseline_mse']:.3g})",
+    )
+    if brian:
+        report = json.loads(Path(brian).read_text())
+        ax.plot(
+            k[: len(report["brian_mse"])],
+            report["brian_mse"],
+            ":",
+            color="C3",
+            lw=1.6,
+            label=f"Brian2, frozen weights ({report['functions']} functions)",
+        )
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("example index within the episode (20 ms each)")
+    ax.set_ylabel("MSE over test functions")
+    ax.set_xlim(-0.5, examples - 0.5)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="upper right", framealpha=0.9)
+    ax.set_title(f"{first['test_functions']} new target functions, weights frozen", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(out, dpi=150)
+    plt.close(figure)
+    return Path(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "runs", nargs="+", help="function_regression run folders (e.g. LSNN, then its LIF-only control)"
+    )
+    parser.add_argument("--out", required=True, help="PNG file to write")
+    parser.add_argument("--labels", default=None, help="comma-separated curve names (default: the experiment names)")
+    parser.add_argument("--brian", default=None, help="a validate_regression JSON to add Brian2's curve")
+    parser.add_argument("--linear-y", action="store_true", help="linear instead of logarithmic MSE axis")
+    args = parser.parse_args()
+    labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
+    if labels and len(labels) != len(args.runs):
+        raise SystemExit(f"--labels names {len(labels)} curves for {len(args.runs)} run folders")
+    print(draw(args.runs, args.out, labels, args.brian, log=not args.linear_y))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""Learning-to-learn end to end on tiny networks: the outer loops learn, Brian2 with frozen weights does what the twin does,
+the episodes become Neo, and the figure recipes draw from real run folders."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+from l2l_runs import NAVIGATION, REGRESSION, ROOT, experiment, regression_run, trainer
+
+from lsnn_bio.errors import LsnnBioError
+from lsnn_bio.learning_to_learn import (
+    navigation_episodes,
+    regression_episodes,
+    validate_navigation,
+    validate_regression,
+)
+from lsnn_bio.neo.episodes import navigation_block, regression_block
+from lsnn_bio.tasks.regression_scores import linear_baseline_mse
+from lsnn_bio.training import Trainer
+from lsnn_bio.training.actor_critic import ActorCriticTrainer, a2c_loss, advantages
+from lsnn_bio.training.dispatch import trainer_class
+from lsnn_bio.training.regression import RegressionTrainer
+
+
+def recipe(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "analysis" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lines(run):
+    return [
+        {k: v for k, v in json.loads(line).items() if "seconds" not in k}
+        for line in (run / "metrics.jsonl").read_text().splitlines()
+    ]
+
+
+# ------------------------------------------------------------------------------------------ regression
+
+
+def test_each_document_gets_its_outer_loop():
+    assert trainer_class(experiment("l2l_sine_lif.yaml", ())) is RegressionTrainer
+    assert trainer_class(experiment("meta_rl_navigation_lif.yaml", ())) is ActorCriticTrainer
+    assert trainer_class(experiment("store_recall.yaml", ())) is Trainer
+
+
+def test_the_outer_loop_lowers_the_episode_mse(l2l_regression_run):
+    run, before, summary = l2l_regression_run
+    assert summary["validation_mse_all_examples"] < 0.85 * before, (before, summary["validation_mse_all_examples"])
+    train = [r["mse"] for r in lines(run) if r["split"] == "train"]
+    assert np.mean(train[-10:]) < np.mean(train[:10])
+
+
+def test_regression_summary_scores_the_test_functions(l2l_regression_run):
+    run, _, summary = l2l_regression_run
+    by_example = np.array(summary["test_mse_by_example"])
+    assert by_example.shape == (8,) and summary["test_functions"] == 16
+    assert summary["test_mse"] == pytest.approx(by_example[4:].mean(), rel=1e-12)  # every function has every example
+    task = experiment("l2l_regression.yaml", REGRESSION).task()
+    batch = next(task.batches("test", 16))  # the linear baseline, recomputed here from the test functions
+    assert summary["linear_baseline_mse"] == pytest.approx(linear_baseline_mse(batch.x, batch.targets), rel=1e-12)
+    assert len(summary["validation_linear_baseline_mse_by_example"]) == 8
+    assert [r["split"] for r in lines(run)].count("test") == 1
+
+
+def test_brian2_with_frozen_weights_scores_what_the_twin_scores(l2l_regression_run):
+    run, _, summary = l2l_regression_run
+    report = validate_regression(run / "checkpoint.safetensors", functions=5, engine="numpy", progress=False)
+    assert report["spike_agreement"] == 1.0 and report["max_prediction_difference"] < 1e-9
+    np.testing.assert_allclose(report["brian_mse"], report["twin_mse"], rtol=1e-9)
+    assert len(report["brian_mse"]) == 8 and report["functions"] == 5
+    # and the twin here is the trained network the summary scored: the first 5 test functions' MSE
+    assert report["twin_mse_second_half"] == pytest.approx(np.mean(report["twin_mse"][4:]))
+
+
+@pytest.mark.slow
+def test_brian2_cpp_standalone_runs_many_functions_from_one_build(l2l_regression_run, tmp_path):
+    run, _, summary = l2l_regression_run
+    report = validate_regression(
+        run / "checkpoint.safetensors", engine="cpp_standalone", directory=tmp_path / "build", progress=False
+    )
+    assert report["functions"] == 16 and report["spike_agreement"] == 1.0
+    np.testing.assert_allclose(report["brian_mse"], summary["test_mse_by_example"], rtol=1e-9)
+
+
+def test_regression_episodes_become_neo_with_examples_and_targets(l2l_regression_run):
+    run, _, _ = l2l_regression_run
+    trained, batches, results = regression_episodes(
+        run / "checkpoint.safetensors", functions=2, engine="numpy", record={"ALIF": ["b"]}
+    )
+    block = regression_block(trained.spec, results, batches)
+    assert len(block.segments) == 2
+    segment = block.segments[1]
+    epoch = segment.epochs[0]
+    assert list(epoch.labels) == [f"example:{k}" for k in range(8)]
+    np.testing.assert_allclose(epoch.times.rescale("ms").magnitude, np.arange(8) * 10.0)
+    target = next(s for s in segment.analogsignals if s.name == "target")
+    np.testing.assert_allclose(target.magnitude[::10, 0], batches[0].targets[1, :, 0])
+    b = next(s for s in segment.analogsignals if s.name == "b")
+    assert b.shape == (80, 10) and b.annotations["source_population"] == "ALIF"
+    assert sum(len(t) for t in segment.spiketrains) == sum(int(r.sum()) for r in results[1].spikes.values())
+
+
+# ------------------------------------------------------------------------------------------ navigation
+
+
+def test_the_actor_critic_loss_falls_on_replayed_episodes(tmp_path):
+    """Replaying fixed episodes (same arenas, same actions), a few updates lower the A2C loss through BPTT in closed loop."""
+    run = trainer("meta_rl_navigation.yaml", NAVIGATION + ["seed=3"], tmp_path / "run", 1)
+    seeds = list(range(8))
+    noise = np.random.default_rng(0).standard_normal((run.decisions, 8, 2))
+    first = run.play(run.twin, run.log_std, seeds, noise)
+    assert first.goals.sum() > 0  # there is something to learn from
+    advantage, returns = run.advantages(first)
+    losses = []
+    for _ in range(4):
+        episode = run.play(run.twin, run.log_std, seeds, noise, actions=first.actions)
+        np.testing.assert_array_equal(episode.goals, first.goals)  # the same arenas, the same moves
+        loss, _ = a2c_loss(episode, advantage, returns, run.log_std, run.settings, 0.0)
+        losses.append(float(loss.detach()))
+        run.optimizer.zero_grad()
+        loss.backward()
+        run.optimizer.step()
+    assert losses[-1] < losses[0] - 0.05, losses
+
+
+def test_advantages_are_discounted_lambda_returns():
+    rewards = torch.tensor([[0.0], [1.0], [0.0]])
+    values = torch.tensor([[0.5], [0.2], [0.1]])
+    advantage, returns = advantages(rewards, values, discount=0.9, gae_lambda=1.0)
+    expected = [0.9 * 1.0, 1.0, 0.0]  # lambda = 1: Monte-Carlo returns, nothing after the episode
+    np.testing.assert_allclose(returns[:, 0].numpy(), expected, rtol=1e-6)
+    _, td = advantages(rewards, values, discount=0.9, gae_lambda=0.0)
+    np.testing.assert_allclose(td[:, 0].numpy(), [0.9 * 0.2, 1.0 + 0.9 * 0.1, 0.0], rtol=1e-6)
+
+
+def test_navigation_run_folder_summary_and_baselines(l2l_navigation_run):
+    summary = json.loads((l2l_navigation_run / "summary.json").read_text())
+    for key in (
+        "test_goals_per_episode",
+        "random_policy_goals_per_episode",
+        "random_held_policy_goals_per_episode",
+        "untrained_test_goals_per_episode",
+        "oracle_goals_per_episode",
+        "validation_goals_per_episode",
+    ):
+        assert key in summary and summary[key] >= 0
+    assert summary["oracle_goals_per_episode"] > summary["random_policy_goals_per_episode"]
+    records = lines(l2l_navigation_run)
+    assert [r["iteration"] for r in records if r["split"] == "validation"] == [0, 2, 4]
+    assert [r["split"] for r in records].count("test") == 1 and summary["test_episodes"] == 8
+
+
+def test_navigation_resumes_bit_identically(tmp_path):
+    straight = trainer("meta_rl_navigation.yaml", NAVIGATION, tmp_path / "a", 4)
+    for _ in range(4):
+        straight.train_step()
+    interrupted = trainer("meta_rl_navigation.yaml", NAVIGATION, tmp_path / "c", 4)
+    for _ in range(3):
+        interrupted.train_step()
+        if interrupted.iteration == 2:
+            interrupted.save()  # the third step is lost with the process
+    resumed = trainer("meta_rl_navigation.yaml", NAVIGATION, tmp_path / "c", 4, resume=True)
+    assert resumed.iteration == 2
+    for _ in range(2):
+        resumed.train_step()
+    for name, value in straight.twin.state_dict().items():
+        assert torch.equal(value, resumed.twin.state_dict()[name]), name
+    assert torch.equal(straight.log_std, resumed.log_std)
+    train = [r for r in lines(tmp_path / "a") if r["split"] == "train"]
+    assert train == [r for r in lines(tmp_path / "c") if r["split"] == "train"]
+
+
+def test_brian2_plays_the_trained_agent_in_closed_loop_like_the_twin(l2l_navigation_run):
+    report = validate_navigation(l2l_navigation_run / "checkpoint.safetensors", episodes=6, progress=False)
+    assert report["action_agreement"] == 1.0 and report["max_action_difference"] < 1e-9
+    assert report["brian_goals"] == report["twin_goals"] and sum(report["brian_goals"]) > 0  # teleports happened
+
+
+def test_navigation_episodes_become_neo_with_goals_and_positions(l2l_navigation_run):
+    trained, played = navigation_episodes(
+        l2l_navigation_run / "checkpoint.safetensors", episodes=3, record={"ALIF": ["b"]}
+    )
+    seeds = trained.task.episode_seeds("test", 3)
+    block = navigation_block(trained.spec, played, seeds)
+    for segment, episode in zip(block.segments, played):
+        position = next(s for s in segment.analogsignals if s.name == "position")
+        assert position.shape == (150, 2) and 0 <= position.magnitude.min() and position.magnitude.max() <= 1
+        goals = [e for e in segment.events if e.name == "task"]
+        assert (len(goals[0]) if goals else 0) == episode.goals == segment.annotations["goals"]
+        for time, step in zip(goals[0].times if goals else [], episode.goal_steps):
+            assert (
+                float(time.rescale("ms")) == step and np.hypot(*(episode.positions[step] - episode.goal)) < 0.45 + 0.01
+            )
+    assert sum(e.goals for e in played) > 0
+
+
+# ------------------------------------------------------------------------------------------ documents and errors
+
+
+def test_a_closed_loop_trainer_refuses_an_open_loop_task(tmp_path):
+    built = experiment("store_recall.yaml", ["compile=false"])
+    with pytest.raises(LsnnBioError, match="not a closed-loop task"):
+        ActorCriticTrainer(built, tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("actor_critic.discount=1.5", "discount must be a number in"),
+        ("actor_critic.decision_ms=0", "decision_ms must be a positive"),
+        ("actor_critic.value=policy", "needs 1 there"),
+    ],
+)
+def test_bad_actor_critic_settings_are_one_line_errors(tmp_path, setting, message):
+    with pytest.raises(LsnnBioError, match=message):
+        trainer("meta_rl_navigation.yaml", NAVIGATION + [setting], tmp_path / "run", 1)
+
+
+def test_validators_refuse_the_other_kind_of_checkpoint(l2l_navigation_run):
+    with pytest.raises(LsnnBioError, match="needs a checkpoint of a 'function_regression' experiment"):
+        validate_regression(l2l_navigation_run / "checkpoint.safetensors", engine="numpy", progress=False)
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+
+def test_recipes_draw_their_figures_from_tiny_runs(l2l_regression_run, l2l_navigation_run, tmp_path):
+    run, _, _ = l2l_regression_run
+    sine = tmp_path / "sine"
+    regression_run(sine, iterations=2, settings=["task.family=sine", "task.n_inputs=30"])
+    drawn = [
+        recipe("l2l_mse_by_example").draw([run, run], tmp_path / "mse.png", labels=["LSNN", "LIF"]),
+        recipe("l2l_predictions").draw(
+            run / "checkpoint.safetensors", tmp_path / "maps.png", functions=2, after=(0, 3), points=9
+        ),
+        recipe("l2l_predictions").draw(
+            sine / "checkpoint.safetensors", tmp_path / "curves.png", functions=2, after=(0, 3), points=21
+        ),
+        recipe("l2l_adaptation").draw(run / "checkpoint.safetensors", tmp_path / "adaptation.png"),
+        recipe("navigation_trajectories").draw(
+            l2l_navigation_run / "checkpoint.safetensors", tmp_path / "paths.png", episodes=2
+        ),
+        recipe("navigation_learning_curve").draw([l2l_navigation_run], tmp_path / "curve.png"),
+    ]
+    for path in drawn:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000, path
+
+
+def test_recipe_predictions_branch_from_the_state_after_k_examples(l2l_regression_run):
+    """Asked example k's own x with example k's own spikes, the branch from the state after k examples answers exactly
+    what the network answered in the episode; the query's rates are the task's rates for that example."""
+    from lsnn_bio.learning_to_learn import regression_batches, trained_twin
+    from lsnn_bio.trained import load_trained
+    from lsnn_bio.training.regression import window_predictions
+
+    run, _, _ = l2l_regression_run
+    trained = load_trained(run / "checkpoint.safetensors")
+    twin = trained_twin(trained)
+    task = trained.task
+    batch = regression_batches(task, "test", 2)[0]
+    predictions = recipe("l2l_predictions")
+    with torch.no_grad():
+        result = twin({trained.input: torch.as_tensor(batch.inputs, dtype=twin.dtype)})
+    episode = window_predictions(result.outputs[trained.readout], torch.as_tensor(batch.windows)).numpy()
+    rates = task.input_rates(batch.x, batch.targets)
+    for k in (0, 1, 5):
+        grid = batch.x[1, k][None]
+        np.testing.assert_allclose(predictions.query_rates(task, batch, 1, k, grid)[0], rates[1, k])
+        spikes = batch.inputs[k * task.example_steps : (k + 1) * task.example_steps, 1:2]
+        answer = predictions.query(trained, twin, batch, 1, k, spikes)
+        assert answer[0] == pytest.approx(episode[1, k, 0], rel=1e-12, abs=1e-12)
