@@ -273,3 +273,46 @@ def test_recipe_predictions_branch_from_the_state_after_k_examples(l2l_regressio
         spikes = batch.inputs[k * task.example_steps : (k + 1) * task.example_steps, 1:2]
         answer = predictions.query(trained, twin, batch, 1, k, spikes)
         assert answer[0] == pytest.approx(episode[1, k, 0], rel=1e-12, abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------ the command line
+
+
+def test_cli_validate_and_simulate_an_l2l_checkpoint(l2l_regression_run, tmp_path, capsys):
+    """As a user runs them: validate --json reports Brian2's and the twin's MSE per example; simulate writes Neo
+    with one epoch per example and the target as a signal."""
+    from lsnn_bio.cli import main
+    from lsnn_bio.neo import read_block
+
+    run, _, _ = l2l_regression_run
+    checkpoint = str(run / "checkpoint.safetensors")
+    assert main(["validate", checkpoint, "--engine", "numpy", "--trials", "3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["brian_mse"]) == len(report["twin_mse"]) == 8 and report["functions"] == 3
+    np.testing.assert_allclose(report["brian_mse"], report["twin_mse"], rtol=1e-9)
+    out = tmp_path / "episodes.nix"
+    assert main(["simulate", checkpoint, "--trials", "2", "--engine", "numpy", "--out", str(out), "--record", "b"]) == 0
+    block = read_block(out)
+    assert len(block.segments) == 2
+    assert [s.name for s in block.segments[0].analogsignals if s.name in ("target", "input_x")] == ["target", "input_x"]
+    assert len(block.segments[0].epochs[0]) == 8
+
+
+def test_cli_validate_and_simulate_a_navigation_checkpoint(l2l_navigation_run, tmp_path, capsys):
+    from lsnn_bio.cli import main
+    from lsnn_bio.neo import read_block
+
+    checkpoint = str(l2l_navigation_run / "checkpoint.safetensors")
+    assert main(["validate", checkpoint, "--trials", "4", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["episodes"] == 4 and report["action_agreement"] == 1.0
+    assert report["brian_goals"] == report["twin_goals"]
+    out = tmp_path / "episodes.nix"
+    raster = tmp_path / "raster.png"
+    assert main(["simulate", checkpoint, "--trials", "2", "--out", str(out), "--raster", str(raster)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    block = read_block(out)
+    positions = [next(s for s in segment.analogsignals if s.name == "position") for segment in block.segments]
+    assert [p.shape for p in positions] == [(150, 2), (150, 2)]
+    assert [segment.annotations["goals"] for segment in block.segments] == printed["goals"]
+    assert raster.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
