@@ -504,4 +504,10 @@ def test_experiment_documents_train_on_a_corpus(tmp_path, document):
     assert trainer.spec.inputs["features"].size == trainer.task.n_inputs
     summary = trainer.run()
     assert summary["iterations"] == 2 and summary["test_windows"] > 0
+    # Held-out frames are scored as the literature does: folded to 39 classes, glottal stops (q) not counted.
+    from lsnn_bio.tasks.timit import fold39
+
+    labels = np.concatenate([b.labels[b.mask] for b in trainer.task.batches("test", 4)])
+    assert (labels == trainer.task.phones.index("q")).any()
+    assert summary["test_windows"] == int((fold39(labels) >= 0).sum()) < labels.size
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["experiment"] == experiment.name

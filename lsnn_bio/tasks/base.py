@@ -63,7 +63,10 @@ class Task:
       generated afresh at every draw);
     - ``dt_ms``: the time step of ``Batch.inputs`` in ms, which must equal the network's (a task
       that can be rendered at other time steps takes a ``dt_ms`` option, which experiments fill in
-      from the network; see ``check_time_step``).
+      from the network; see ``check_time_step``);
+    - ``score(predicted, labels)``: how held-out decisions are counted (plain accuracy here; TIMIT
+      folds 61 phones to 39 as the literature scores it), used by the trainer's validation and
+      test and by ``validate`` for both engines.
 
     Subclasses set ``name``, ``n_inputs``, ``n_classes``, ``steps`` and ``dt_ms``, keep their
     constructor arguments in ``self._options`` and implement the three methods.
@@ -77,6 +80,13 @@ class Task:
 
     def batch(self, split: str, size: int, rng: np.random.Generator) -> Batch:
         raise NotImplementedError
+
+    def score(self, predicted, labels) -> dict:
+        """Accuracy of predicted classes against labels, one entry per counted window."""
+        predicted, labels = np.asarray(predicted), np.asarray(labels)
+        correct, counted = int((predicted == labels).sum()), int(labels.size)
+        accuracy = correct / counted if counted else float("nan")
+        return {"correct": correct, "counted": counted, "accuracy": accuracy, "error": 1.0 - accuracy}
 
     def batches(self, split: str, size: int) -> Iterator[Batch]:
         raise NotImplementedError

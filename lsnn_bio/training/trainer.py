@@ -153,10 +153,12 @@ class Trainer:
             windows = torch.as_tensor(batch.windows, device=self.device)
             labels = torch.as_tensor(batch.labels, device=self.device)
             mask = torch.as_tensor(batch.mask, device=self.device)
-            cross_entropy, correct, counted = classification(result.outputs[self.readout], windows, labels, mask)
+            cross_entropy, predicted, truth = classification(result.outputs[self.readout], windows, labels, mask)
             spikes = {n: s for n, s in result.spikes.items() if not self.spec.populations[n].readout}
             regulariser, rate = rate_regulariser(spikes, dt, self.config["rate_regulariser"]["target_hz"])
             loss = cross_entropy + self.config["rate_regulariser"]["coefficient"] * regulariser
+        scored = self.task.score(predicted, truth)
+        correct, counted = scored["correct"], scored["counted"]
         return loss, {
             "loss": float(loss.detach()),
             "cross_entropy": float(cross_entropy.detach()),
