@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lsnn_bio import load_network
-from lsnn_bio.brian import BrianNetwork
-from lsnn_bio.brian import cache
+from lsnn_bio.brian import BrianNetwork, cache
 
 STEPS = 500  # as the cpp_net fixture is built
 RECORD = {"ALIF": ["v", "b"], "LIF": ["v"]}  # as the cpp_net fixture records
