@@ -93,7 +93,7 @@ def simulate(
             events=events[0],
             title=f"{trained.model_name}, {split} trial 0 ({simulator})",
             inputs=batches[0].inputs[:, 0],
-            class_names=getattr(trained.task, "class_names", None),
+            class_names=trained.task.class_names or None,
         )
     return {
         "out": str(out),
