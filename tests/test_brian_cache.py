@@ -135,3 +135,13 @@ def test_working_folders_of_dead_processes_are_removed(tmp_path, monkeypatch):
     fresh = cache.work_directory("cpp_standalone")
     assert fresh.is_dir() and not stale.exists()
     assert other_host.exists(), "another machine's folder is not ours to judge"
+
+
+def test_a_killed_process_leaves_nothing_in_the_temp_folder(tmp_path):
+    """Brian2 opens a debug log in the temp folder at import and removes it only at a clean exit."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    script = "import os, signal, lsnn_bio.brian; os.kill(os.getpid(), signal.SIGKILL)"
+    killed = subprocess.run([sys.executable, "-c", script], env={**os.environ, "TMPDIR": str(temp)})
+    assert killed.returncode == -9
+    assert not list(temp.iterdir())

@@ -188,11 +188,20 @@ def _compile(device, directory):
         compiler, _ = get_compiler_and_args()
         device.compile_source(str(directory), compiler, debug=False, clean=False)
         return time.perf_counter() - start
-    command = [brian2.prefs.devices.cpp_standalone.make_cmd_unix]
-    command += list(brian2.prefs.devices.cpp_standalone.extra_make_args_unix)
+    arguments = list(brian2.prefs.devices.cpp_standalone.extra_make_args_unix)
+    if arguments == ["-j"]:  # Brian2's default starts every compiler at once (dozens on a 2-core machine)
+        arguments = [f"-j{os.cpu_count() or 1}"]
+    scratch = Path(directory, "tmp")  # the compiler's own temporary files: in the working folder, not /tmp
+    scratch.mkdir(exist_ok=True)
     log_path = Path(directory, "make.log")
     with open(log_path, "w") as log:
-        finished = subprocess.run(command, cwd=directory, stdout=log, stderr=subprocess.STDOUT)
+        finished = subprocess.run(
+            [brian2.prefs.devices.cpp_standalone.make_cmd_unix, *arguments],
+            cwd=directory,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "TMPDIR": str(scratch)},
+        )
     if finished.returncode != 0 or not Path(directory, BINARY).is_file():
         tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
         raise CompileError(
