@@ -1,11 +1,13 @@
 """Import Brian2 without its import-time noise (imported first by the package).
 
 Brian2 2.8 warns about a private setuptools function at import, writes a debug
-log file per process and replaces ``sys.excepthook``; a library should do none
-of that to its users.
+log file per process into the system temp folder (left there when the process is
+killed) and replaces ``sys.excepthook``; a library should do none of that to its users.
 """
 
+import contextlib
 import logging
+import os
 import sys
 import warnings
 
@@ -18,3 +20,16 @@ sys.excepthook = _hook
 brian2.prefs.logging.file_log = False
 brian2.prefs.logging.delete_log_on_exit = True
 brian2.BrianLogger.console_handler.setLevel(logging.ERROR)
+
+# The debug log (and script copy) Brian2 already opened in the system temp folder at import: removed now,
+# not at exit, so a killed process leaves nothing behind there either.
+if brian2.BrianLogger.file_handler is not None:
+    logging.getLogger("brian2").removeHandler(brian2.BrianLogger.file_handler)
+    brian2.BrianLogger.file_handler.close()
+    brian2.BrianLogger.file_handler = None
+for _name in ("tmp_log", "tmp_script"):
+    _path = getattr(brian2.BrianLogger, _name, None)
+    if _path:
+        with contextlib.suppress(OSError):
+            os.remove(_path)
+    setattr(brian2.BrianLogger, _name, None)

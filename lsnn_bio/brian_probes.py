@@ -33,9 +33,15 @@ def runtime_device():
         brian2.prefs.codegen.target = previous_target
 
 
-def neuron_group(population, size=None, name=None):
-    """A Brian2 NeuronGroup for a spec population, with the model's schedule (``when``/``order``) applied."""
+def neuron_group(population, size=None, name=None, clock=None):
+    """A Brian2 NeuronGroup for a spec population, with the model's schedule (``when``/``order``) applied.
+
+    ``clock``: a Brian2 Clock of the population's ``dt`` to share (else the group gets its own).
+    """
     kwargs = population.neurongroup_kwargs()
+    if clock is not None:
+        del kwargs["dt"]
+        kwargs["clock"] = clock
     group = brian2.NeuronGroup(size or population.size, name=name, **kwargs)
     for runner, (when, order) in population.model.schedule.items():
         objects = {"threshold": group.thresholder, "reset": group.resetter}.get(runner)

@@ -7,7 +7,6 @@ float32 twin differs in a tiny, measured fraction of spikes.
 
 import itertools
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,8 @@ import numpy as np
 
 from . import engines as known_engines
 from . import seeds
+from .progress import Above, say
+from .progress import bar as progress_bar
 from .units import seconds
 
 
@@ -40,6 +41,7 @@ class CheckReport:
     rate_hz: float
     runs: dict  # engine -> EngineRun (engines that simulated)
     skipped: dict = field(default_factory=dict)  # engine -> reason
+    units: dict = field(default_factory=dict)  # (population, variable) -> SI unit symbol ("1": dimensionless)
 
     @property
     def spike_counts(self):
@@ -60,15 +62,23 @@ class CheckReport:
 
     @property
     def state_difference(self):
-        """Largest |difference| per engine pair, with the variable where it occurs."""
+        """Per engine pair and recorded variable: the largest |difference|, in the variable's SI unit.
+
+        ``{pair: {"POP.VAR": {"max_abs": ..., "max_abs_value": ..., "unit": "V"}}}``: one entry per variable,
+        never one number mixing volts and amperes; ``max_abs_value`` (the largest |value| either engine
+        reached) says what the difference is small against.
+        """
         result = {}
         for a, b in itertools.combinations(self.runs, 2):
-            worst = (0.0, None)
-            for key in self.runs[a].states.keys() & self.runs[b].states.keys():
-                diff = float(np.max(np.abs(self.runs[a].states[key] - self.runs[b].states[key])))
-                if diff >= worst[0]:
-                    worst = (diff, "/".join(key))
-            result[f"{a}~{b}"] = worst
+            shared = sorted(self.runs[a].states.keys() & self.runs[b].states.keys())
+            result[f"{a}~{b}"] = {
+                ".".join(key): {
+                    "max_abs": float(np.max(np.abs(self.runs[a].states[key] - self.runs[b].states[key]), initial=0.0)),
+                    "max_abs_value": float(max(np.max(np.abs(self.runs[e].states[key]), initial=0.0) for e in (a, b))),
+                    "unit": self.units.get(key, "?"),
+                }
+                for key in shared
+            }
         return result
 
     def as_json(self):
@@ -80,13 +90,13 @@ class CheckReport:
             "rate_hz": self.rate_hz,
             "spikes": self.spike_counts,
             "spike_agreement": self.agreement,
-            "max_state_difference": {k: {"value": v, "variable": n} for k, (v, n) in self.state_difference.items()},
+            "state_difference": self.state_difference,
             "seconds": {e: r.seconds for e, r in self.runs.items()},
             "skipped": self.skipped,
         }
 
     def as_text(self):
-        """The report as a person reads it: one line per engine, one per pair of engines."""
+        """The report as a person reads it: one line per engine, per pair of engines and per variable."""
         lines = [f"{self.model}: {self.steps} steps, seed {self.seed}, Poisson inputs at {self.rate_hz:g} Hz"]
         for engine, run in self.runs.items():
             count = self.spike_counts[engine]
@@ -95,8 +105,13 @@ class CheckReport:
             lines.append(f"  {engine:<16} skipped: {reason}")
         differences = self.state_difference
         for pair, value in self.agreement.items():
-            diff, var = differences[pair]
-            lines.append(f"  {pair:<34} spike agreement {value:.6f}   max state difference {diff:.3g} ({var})")
+            lines.append(f"  {pair:<34} spike agreement {value:.6f}")
+            for variable, d in differences[pair].items():
+                unit = "" if d["unit"] == "1" else f" {d['unit']}"
+                lines.append(
+                    f"    {variable:<20} max |difference| {d['max_abs']:.3g}{unit}"
+                    f"  (values up to {d['max_abs_value']:.3g}{unit})"
+                )
         return "\n".join(lines)
 
 
@@ -138,16 +153,21 @@ def run_twin(spec, inputs, dtype, record):
     return spikes, states, time.perf_counter() - start
 
 
-def run_brian(spec, inputs, engine, record, steps, directory):
-    """One trial on a Brian2 engine: (spikes, states, seconds); (None, None, seconds) where CUDA can only generate."""
+def run_brian(spec, inputs, engine, record, steps, directory, log=None):
+    """One trial on a Brian2 engine: (spikes, states, seconds); (None, None, seconds) where CUDA can only generate.
+
+    ``directory``: where the standalone project goes (None: a private folder in the cache, removed after).
+    """
     from .brian import BrianNetwork, gpu_available
 
     start = time.perf_counter()
-    if engine == "cuda_standalone" and not gpu_available():
-        BrianNetwork(spec, engine=engine, steps=steps, record=record, directory=directory, generate_only=True)
-        return None, None, time.perf_counter() - start
-    network = BrianNetwork(spec, engine=engine, steps=steps, record=record, directory=directory)
-    result = network.run(inputs)
+    generate_only = engine == "cuda_standalone" and not gpu_available()
+    with BrianNetwork(
+        spec, engine=engine, steps=steps, record=record, directory=directory, generate_only=generate_only, log=log
+    ) as network:
+        if generate_only:
+            return None, None, time.perf_counter() - start
+        result = network.run(inputs)
     return result.spikes, result.states, time.perf_counter() - start
 
 
@@ -160,26 +180,37 @@ def check(
     spec=None,
     directory=None,
     log=sys.stderr,
+    progress=True,
 ):
-    """Simulate one random network (weights from ``seed``) on ``engines``; return a CheckReport."""
+    """Simulate one random network (weights from ``seed``) on ``engines``; return a CheckReport.
+
+    ``directory``: keep each standalone project in ``directory/ENGINE`` (default: compiled binaries
+    come from and go to the cache, nothing else is kept). ``progress``: a bar over the engines.
+    """
     from .documents import load_network
 
     engines = known_engines.engine_list(engines)
     spec = spec or load_network(model, seed=seed)
     inputs = poisson_inputs(spec, steps, rate_hz, seed)
     record = recorded_variables(spec)
-    directory = Path(directory or tempfile.mkdtemp(prefix="lsnn_bio_check_"))
-    report = CheckReport(model=str(model), steps=steps, seed=seed, rate_hz=rate_hz, runs={})
+    units = {(p, v): str(spec.populations[p].unit(v)) for p, variables in record.items() for v in variables}
+    report = CheckReport(model=str(model), steps=steps, seed=seed, rate_hz=rate_hz, runs={}, units=units)
+    bar = progress_bar(len(engines), "check", enabled=progress and log is not None, unit="engine")
+    above = Above(log) if log is not None else None
     for engine in engines:
-        print(f"[check] {engine} ...", file=log, flush=True)
+        bar.set_postfix_str(engine)
         if engine in known_engines.TWIN:
             spikes, states, elapsed = run_twin(spec, inputs, known_engines.TWIN[engine], record)
         else:
-            spikes, states, elapsed = run_brian(spec, inputs, engine, record, steps, directory / engine)
+            where = None if directory is None else Path(directory) / engine
+            spikes, states, elapsed = run_brian(spec, inputs, engine, record, steps, where, log=above)
             if spikes is None:
-                report.skipped[engine] = (
-                    f"no GPU here: CUDA code generated in {directory / engine} ({elapsed:.1f} s), not run"
-                )
+                kept = f"in {where}" if where else "and discarded (--build-dir keeps it)"
+                report.skipped[engine] = f"no GPU here: CUDA code generated {kept} ({elapsed:.1f} s), not run"
+                bar.update(1)
                 continue
         report.runs[engine] = EngineRun(engine, spikes, states, elapsed)
+        say(above, f"[check] {engine}: {elapsed:.1f} s")
+        bar.update(1)
+    bar.close()
     return report

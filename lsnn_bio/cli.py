@@ -177,7 +177,11 @@ def parser():
     )
     check.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
     check.add_argument("--rate", type=float, default=20.0, help="Poisson input rate in Hz (default 20)")
-    check.add_argument("--build-dir", default=None, help="folder for standalone builds (default: a temporary one)")
+    check.add_argument(
+        "--build-dir",
+        default=None,
+        help="folder for standalone builds to keep (default: binaries from the cache, nothing kept)",
+    )
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(run=_check)
 
@@ -222,7 +226,11 @@ def parser():
     validate.add_argument(
         "--trials", type=int, default=None, help="number of trials, from the split's start (default: all)"
     )
-    validate.add_argument("--build-dir", default=None, help="folder for the standalone build (default: temporary)")
+    validate.add_argument(
+        "--build-dir",
+        default=None,
+        help="folder for the standalone build to keep (default: binary from the cache, nothing kept)",
+    )
     validate.add_argument("--json", action="store_true", help="print one JSON object")
     validate.set_defaults(run=_validate)
 
@@ -246,7 +254,11 @@ def parser():
     )
     simulate.add_argument("--device", default=None, help=argparse.SUPPRESS)  # the old spelling of --engine
     simulate.add_argument("--raster", default=None, help="also draw the first trial's raster to this PNG")
-    simulate.add_argument("--build-dir", default=None, help="folder for the standalone build (default: temporary)")
+    simulate.add_argument(
+        "--build-dir",
+        default=None,
+        help="folder for the standalone build to keep (default: binary from the cache, nothing kept)",
+    )
     simulate.set_defaults(run=_simulate)
 
     compare = commands.add_parser("compare", help="compare a simulated Neo file with a recording (Elephant statistics)")

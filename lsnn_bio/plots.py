@@ -15,6 +15,7 @@ from .units import MS, seconds
 
 _LIGHT = ("#c6dbef", "#fdd0a2", "#c7e9c0", "#dadaeb", "#fcbba1", "#d9d9d9", "#f6e8c3", "#c7eae5")
 _MAX_EPOCH_KINDS = len(_LIGHT)
+DPI = 110
 
 
 def raster(spec, result, path, events=(), title="", inputs=None, class_names=None):
@@ -26,7 +27,7 @@ def raster(spec, result, path, events=(), title="", inputs=None, class_names=Non
     traces (else 'class k').
     """
     figure = raster_figure(spec, result, events=events, title=title, inputs=inputs, class_names=class_names)
-    return write_atomically(path, _png(figure))
+    return write_atomically(path, png(figure))
 
 
 def raster_figure(spec, result, events=(), title="", inputs=None, class_names=None):
@@ -98,7 +99,7 @@ def raster_figure(spec, result, events=(), title="", inputs=None, class_names=No
 
 def segment_raster(segment, title):
     """PNG bytes of :func:`segment_raster_figure`."""
-    return _png(segment_raster_figure(segment, title))
+    return png(segment_raster_figure(segment, title))
 
 
 def segment_raster_figure(segment, title):
@@ -177,7 +178,7 @@ DISTRIBUTIONS = (
 
 def distributions(stats, pairs, sides):
     """PNG bytes of :func:`distributions_figure`."""
-    return _png(distributions_figure(stats, pairs, sides))
+    return png(distributions_figure(stats, pairs, sides))
 
 
 def distributions_figure(stats, pairs, sides):
@@ -311,8 +312,14 @@ def _figure(width, height):
     return figure
 
 
-def _png(figure):
+def png(figure):
+    """PNG bytes of ``figure``, grown to hold the legends placed right of its axes."""
     buffer = io.BytesIO()
     figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=110)
+    # "tight" grows the image to the legends placed right of the axes (tight_layout leaves them out, and
+    # a legend kept with add_artist must be named to count).
+    from matplotlib.legend import Legend
+
+    legends = [a for ax in figure.axes for a in (*ax.artists, ax.get_legend()) if isinstance(a, Legend)]
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.15, bbox_extra_artists=legends)
     return buffer.getvalue()

@@ -11,6 +11,8 @@ from pathlib import Path
 from .brian import BrianNetwork
 from .errors import LsnnBioError
 from .neo import EXTENSIONS, to_block, write_block
+from .progress import bar as progress_bar
+from .progress import say
 from .tasks import held_out_trials
 from .trained import load_trained
 
@@ -29,13 +31,23 @@ def record_plan(spec, variables):
 
 
 def simulate(
-    path, trials, out, record=(), engine="cpp_standalone", raster=None, directory=None, split="test", log=sys.stderr
+    path,
+    trials,
+    out,
+    record=(),
+    engine="cpp_standalone",
+    raster=None,
+    directory=None,
+    split="test",
+    log=sys.stderr,
+    progress=True,
 ):
     """Held-out trials of a trained checkpoint, simulated by Brian2 and written as Neo; no torch involved.
 
     This is how a trained network meets data: its activity on the task's own trials, in
     the layout electrophysiology tools read (``compare`` puts it beside a recording).
-    ``record`` names variables (``v``, ``A``) to record in every population that has them.
+    ``record`` names variables (``v``, ``A``) to record in every population that has them;
+    ``progress``: a bar over the trials (after the compile, which says so on ``log``).
     """
     out = Path(out)
     if out.suffix not in EXTENSIONS:
@@ -45,17 +57,19 @@ def simulate(
     trained = load_trained(path)
     plan = record_plan(trained.spec, record)
     batches = held_out_trials(trained.task, split, trials)
-    print(
-        f"[simulate] {sum(b.size for b in batches)} {split} trials of {trained.model_name} on {engine}",
-        file=log,
-        flush=True,
+    say(log, f"[simulate] {sum(b.size for b in batches)} {split} trials of {trained.model_name} on {engine}")
+    network = BrianNetwork(
+        trained.spec, engine=engine, steps=trained.task.steps, record=plan, directory=directory, log=log
     )
-    network = BrianNetwork(trained.spec, engine=engine, steps=trained.task.steps, record=plan, directory=directory)
     results, events = [], []
-    for batch in batches:
-        for b in range(batch.size):
-            results.append(network.run({trained.input: batch.inputs[:, b]}))
-            events.append(batch.events[b])
+    bar = progress_bar(sum(b.size for b in batches), f"Brian2 {network.engine}", enabled=progress)
+    with network:
+        for batch in batches:
+            for b in range(batch.size):
+                results.append(network.run({trained.input: batch.inputs[:, b]}))
+                events.append(batch.events[b])
+                bar.update(1)
+    bar.close()
     simulator = "brian2cuda" if network.engine == "cuda_standalone" else "brian2"
     annotations = {
         "checkpoint": str(path),
@@ -79,7 +93,7 @@ def simulate(
             events=events[0],
             title=f"{trained.model_name}, {split} trial 0 ({simulator})",
             inputs=batches[0].inputs[:, 0],
-            class_names=getattr(trained.task, "class_names", None),
+            class_names=trained.task.class_names or None,
         )
     return {
         "out": str(out),

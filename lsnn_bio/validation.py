@@ -15,10 +15,11 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .brian import BrianNetwork
 from .check import spike_agreement
+from .progress import bar as progress_bar
+from .progress import say
 from .tasks import held_out_trials
 from .trained import load_trained
 from .training.losses import window_logits
@@ -53,11 +54,7 @@ def validate(
     task = trained.task
     batches = held_out_trials(task, split, trials)
     count = sum(b.size for b in batches)
-    print(
-        f"[validate] {trained.model_name}: {count} {split} trials of {task.steps} steps on {engine}",
-        file=log,
-        flush=True,
-    )
+    say(log, f"[validate] {trained.model_name}: {count} {split} trials of {task.steps} steps on {engine}")
     config = trained.experiment.config
     twin = Twin(
         trained.spec,
@@ -67,39 +64,47 @@ def validate(
     )
     output = (trained.readout, trained.spec.populations[trained.readout].model.output)
 
-    start = time.perf_counter()
-    network = BrianNetwork(trained.spec, engine=engine, steps=task.steps, directory=directory)
-    build_seconds = time.perf_counter() - start
-
-    twin_predicted, brian_predicted, labels = [], [], []
-    twin_spikes, brian_spikes = {}, {}
-    bar = tqdm(total=count, desc="validate", disable=not progress, dynamic_ncols=True)
-    run_seconds = 0.0
+    # Two loops, each with its own bar, so neither's remaining time counts the other's work (or the compile).
+    say(log, f"running the twin on {count} trials ({config['dtype']}, {twin.device})")
+    twin_predicted, labels, twin_spikes = [], [], {}
+    bar = progress_bar(count, "twin", enabled=progress)
     for batch in batches:
         with torch.no_grad():
             result = twin({trained.input: torch.as_tensor(batch.inputs, dtype=twin.dtype, device=twin.device)})
         predicted, label = predictions(result.outputs[trained.readout].double().cpu(), batch)
         twin_predicted.append(predicted)
         labels.append(label)
-        outputs = []
-        for b in range(batch.size):
-            tick = time.perf_counter()
-            brian = network.run({trained.input: batch.inputs[:, b]})
-            run_seconds += time.perf_counter() - tick
-            outputs.append(brian.states[output])
-            for population, raster in brian.spikes.items():
-                brian_spikes.setdefault(population, []).append(raster)
-                twin_spikes.setdefault(population, []).append(
-                    result.spikes[population][:, b].cpu().numpy().astype(bool)
-                )
-            bar.update(1)
-        predicted, _ = predictions(np.stack(outputs, axis=1), batch)
-        brian_predicted.append(predicted)
+        for population, raster in result.spikes.items():  # (steps, batch, N) -> one (steps, N) per trial
+            twin_spikes.setdefault(population, []).extend(np.moveaxis(raster.cpu().numpy().astype(bool), 1, 0))
+        bar.update(batch.size)
+    bar.close()
+
+    start = time.perf_counter()
+    network = BrianNetwork(trained.spec, engine=engine, steps=task.steps, directory=directory, log=log)
+    build_seconds = time.perf_counter() - start
+
+    brian_predicted, brian_spikes = [], {}
+    bar = progress_bar(count, f"Brian2 {network.engine}", enabled=progress)
+    run_seconds = 0.0
+    with network:
+        for batch in batches:
+            outputs = []
+            for b in range(batch.size):
+                tick = time.perf_counter()
+                brian = network.run({trained.input: batch.inputs[:, b]})
+                run_seconds += time.perf_counter() - tick
+                outputs.append(brian.states[output])
+                for population, raster in brian.spikes.items():
+                    brian_spikes.setdefault(population, []).append(raster)
+                bar.update(1)
+            predicted, _ = predictions(np.stack(outputs, axis=1), batch)
+            brian_predicted.append(predicted)
     bar.close()
 
     twin_predicted, brian_predicted, labels = (np.concatenate(x) for x in (twin_predicted, brian_predicted, labels))
-    spikes = spike_agreement(
-        {p: np.concatenate(v) for p, v in twin_spikes.items()}, {p: np.concatenate(v) for p, v in brian_spikes.items()}
+    spikes = spike_agreement(  # the populations Brian2 monitors (the twin also reports non-spiking ones)
+        {p: np.concatenate(twin_spikes[p]) for p in brian_spikes},
+        {p: np.concatenate(v) for p, v in brian_spikes.items()},
     )
     return {
         "checkpoint": str(path),

@@ -29,6 +29,14 @@ def poisson_raster():
     return _poisson_raster
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Compiled Brian2 binaries go to this session's own cache, never the user's ~/.cache/lsnn-bio."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LSNN_BIO_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """The suite's networks are small: one thread is as fast and immune to a busy machine."""

@@ -60,8 +60,8 @@ def test_twin64_numpy_and_cpp_standalone_spike_for_spike(case, models, tmp_path)
     assert agreement["twin64~numpy"] == 1.0
     assert agreement["twin64~cpp_standalone"] == 1.0
     assert agreement["numpy~cpp_standalone"] == 1.0
-    differences = report.state_difference
-    assert differences["twin64~numpy"][0] < 1e-9, differences
+    differences = report.state_difference["twin64~numpy"]
+    assert differences and all(d["max_abs"] < 1e-9 for d in differences.values()), differences
     if case == "lsnn_smnist":
         assert agreement["twin32~cpp_standalone"] >= 0.99
 
@@ -87,6 +87,16 @@ def test_check_command_prints_the_promised_json(models, tmp_path):
     assert set(data["spikes"]) == {"twin64", "twin32", "numpy"} and data["spikes"]["numpy"] > 0
     assert data["spike_agreement"]["twin64~numpy"] == 1.0
     assert set(data["spike_agreement"]) == {"twin64~twin32", "twin64~numpy", "twin32~numpy"}
+    # One entry per variable with its own unit, never one number mixing volts and dimensionless traces.
+    differences = data["state_difference"]["twin64~numpy"]
+    assert {v: d["unit"] for v, d in differences.items()} == {
+        "ALIF.b": "1",
+        "ALIF.v": "V",
+        "LIF.v": "V",
+        "out.out": "1",
+        "out.y": "1",
+    }
+    assert all(0 <= d["max_abs"] < 1e-9 < d["max_abs_value"] for v, d in differences.items() if v.endswith(".v"))
 
 
 def test_check_rejects_unknown_engine_clearly(models):

@@ -49,6 +49,33 @@ def test_raster_names_populations_once_and_readout_traces_by_class(models, tmp_p
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and [p.name for p in tmp_path.iterdir()] == ["raster.png"]
 
 
+def test_legends_right_of_the_axes_are_inside_the_saved_image(models):
+    import io
+
+    from matplotlib.image import imread
+
+    spec, result, inputs = store_recall_trial(models)
+    figure = plots.raster_figure(
+        spec, result, events=EVENTS, inputs=inputs, class_names=["stored bit 0", "stored bit 1"]
+    )
+    width_px = imread(io.BytesIO(plots.png(figure))).shape[1]
+    figure.set_dpi(plots.DPI)  # the saved layout, drawn again at the saved resolution
+    renderer = figure.canvas.get_renderer()
+    figure.draw(renderer)
+    left_px = min(ax.get_tightbbox(renderer).x0 for ax in figure.axes)
+    legends = [a for ax in figure.axes for a in [*ax.artists, ax.get_legend()] if hasattr(a, "get_texts")]
+    assert len(legends) == 3  # populations, task epochs, readout classes
+    for legend in legends:
+        right_px = legend.get_window_extent(renderer).x1
+        assert right_px - left_px <= width_px, [t.get_text() for t in legend.get_texts()]
+
+
+def test_tasks_name_their_readout_traces():
+    from lsnn_bio.tasks import StoreRecall
+
+    assert StoreRecall().class_names == ("stored bit 0", "stored bit 1")
+
+
 def test_a_population_named_apart_from_its_model_shows_both(models):
     spec = lsnn_bio.load_network(models / "adex_network.yaml", seed=0)
     result = SimpleNamespace(spikes={"exc": np.zeros((30, 40), dtype=bool)}, states={})

@@ -32,6 +32,7 @@ import brian2
 _device_module = importlib.import_module("brian2.devices.device")
 
 from ..engines import EngineError, brian_engine
+from . import cache
 
 
 @functools.cache
@@ -87,6 +88,40 @@ def active(device, engine, directory=None):
 
 
 @contextlib.contextmanager
+def own_names():
+    """Within the block, Brian2 picks ``name*`` names as if no object created before it existed.
+
+    Brian2 turns ``ALIF_stateupdater_codeobject*`` into ``..._codeobject_1`` while another network's
+    objects are alive (or merely not yet collected), so the same network would generate different code,
+    and miss the binary cache, depending on what else the process holds. Names only need to be unique
+    within one standalone project, and each network here has its own device and project.
+    """
+    from brian2.core import names
+
+    earlier = {id(reference) for reference in names.Nameable.__instances__()}
+    original = names.find_name
+
+    def find_name(name, taken=None):
+        if taken is None:
+            taken = set()
+            for reference in list(names.Nameable.__instances__()):
+                obj = reference()
+                if id(reference) not in earlier and obj is not None and hasattr(obj, "name"):
+                    taken.add(obj.name)
+        return original(name, taken)
+
+    # Every module that imported the function by name (the device names code objects with it).
+    users = [module for module in (names, _device_module) if getattr(module, "find_name", None) is original]
+    for module in users:
+        module.find_name = find_name
+    try:
+        yield
+    finally:
+        for module in users:
+            module.find_name = original
+
+
+@contextlib.contextmanager
 def preferences(values):
     """Set Brian2 preferences for the duration of the block, then restore them."""
     saved = {name: brian2.prefs[name] for name in values}
@@ -99,7 +134,7 @@ def preferences(values):
             brian2.prefs[name] = value
 
 
-def cuda_preferences(build_directory, compile):
+def cuda_preferences(compile):
     """The brian2cuda preferences for generating (and, with a GPU, compiling) code.
 
     Without a GPU brian2cuda cannot query one, so the target is fixed to GPU 0 with
@@ -116,7 +151,7 @@ def cuda_preferences(build_directory, compile):
                 "or the 'cpp_standalone' or 'numpy' engine"
             )
         return {f"{backend}.detect_gpus": False, f"{backend}.gpu_id": 0, f"{backend}.compute_capability": 9.0}
-    return _nvcc13_fixes(build_directory) if compile else {}
+    return _nvcc13_fixes() if compile else {}
 
 
 def reset_cuda_selection():
@@ -136,7 +171,7 @@ def reset_cuda_selection():
 # ----------------------------------------------------------------------------------------
 
 
-def _nvcc13_fixes(build_directory):
+def _nvcc13_fixes():
     from brian2cuda.utils.gputools import get_cuda_path, get_cuda_runtime_version
 
     backend = "devices.cuda_standalone.cuda_backend"
@@ -162,12 +197,15 @@ def _nvcc13_fixes(build_directory):
             file=sys.stderr,
         )
         return values
-    link_dir = Path(build_directory) / "_curand_link"  # private symlink, site-packages untouched
+    # A private symlink (site-packages untouched) at a fixed place: the binary's rpath names it, and
+    # cached binaries outlive the folder they were compiled in.
+    link_dir = cache.root() / "cuda" / "_curand_link"
     link_dir.mkdir(parents=True, exist_ok=True)
     versioned = sorted((cu13 / "lib").glob("libcurand.so.*"))
     link = link_dir / "libcurand.so"
     if versioned and not link.exists():
-        link.symlink_to(versioned[0])
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            link.symlink_to(versioned[0])
     lib_dirs = [str(link_dir), str(cu13 / "lib")]
     values["codegen.cpp.include_dirs"] = list(brian2.prefs["codegen.cpp.include_dirs"]) + [str(cu13 / "include")]
     values["codegen.cpp.library_dirs"] = list(brian2.prefs["codegen.cpp.library_dirs"]) + lib_dirs

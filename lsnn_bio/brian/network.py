@@ -8,8 +8,10 @@ network. Inputs are spike rasters played through a ``TimedArray`` (not a
 per run without recompiling.
 """
 
-import tempfile
+import contextlib
+import shutil
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from .. import brian_probes
 from ..engines import STANDALONE, EngineError, brian_engine
 from ..errors import LsnnBioError
 from ..units import seconds
-from . import devices
+from . import cache, devices
 
 
 class TrialInputError(LsnnBioError, ValueError):
@@ -57,11 +59,14 @@ class BrianNetwork:
     length in time steps of ``spec.dt`` (fixed, since standalone binaries bake
     the duration in). ``record``: ``{population: [variables]}`` to record besides
     spikes and the readouts' output variable. ``directory``: the standalone project
-    folder (a fresh temporary one if not given). ``generate_only``: standalone
-    engines write code but do not compile (``run`` is then unavailable).
+    folder, kept (default: a private folder in the cache, removed by :meth:`close` or
+    when the network is collected). The binary comes from the cache when this machine has
+    compiled the same code before (``compiled`` says whether this construction compiled;
+    ``log``, a stream, gets a line before a compile). ``generate_only``: standalone engines
+    write code but do not compile (``run`` is then unavailable).
     """
 
-    def __init__(self, spec, engine="numpy", steps=None, record=None, directory=None, generate_only=False):
+    def __init__(self, spec, engine="numpy", steps=None, record=None, directory=None, generate_only=False, log=None):
         self.spec = spec
         self.engine = brian_engine(engine)
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
@@ -74,14 +79,37 @@ class BrianNetwork:
         if self.generate_only and not self.standalone:
             raise EngineError("generate_only only applies to 'cpp_standalone' and 'cuda_standalone'")
         self.directory = None
+        self._remove_directory = None
         if self.standalone:
-            self.directory = Path(directory or tempfile.mkdtemp(prefix=f"lsnn_bio_{self.engine}_")).absolute()
-            self.directory.mkdir(parents=True, exist_ok=True)
-        self.builds = 0  # code generations (+ compilations unless generate_only); numpy: constructions
+            if directory is None:
+                self.directory = cache.work_directory(self.engine)
+                self._remove_directory = weakref.finalize(self, shutil.rmtree, self.directory, ignore_errors=True)
+            else:
+                self.directory = Path(directory).absolute()
+                self.directory.mkdir(parents=True, exist_ok=True)
+        self.builds = 0  # code generations (+ binaries compiled or taken from the cache); numpy: constructions
         self.runs = 0
         self.build_seconds = 0.0
+        self.compiled = False  # whether building compiled a binary (False: taken from the cache)
+        self.binary_key = None  # the binary's key in the cache (standalone engines that compile)
+        self._log = log
         self._device = devices.new_device(self.engine)
-        self._build()
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        """Remove the private working folder (a ``directory`` given by the caller is kept); no more runs."""
+        if self._remove_directory is not None:
+            self._remove_directory()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     # ------------------------------------------------------------------ building
 
@@ -116,14 +144,19 @@ class BrianNetwork:
         start = time.perf_counter()
         extra_prefs = {}
         if self.engine == "cuda_standalone":
-            extra_prefs = devices.cuda_preferences(self.directory, compile=not self.generate_only)
+            extra_prefs = devices.cuda_preferences(compile=not self.generate_only)
         try:
-            with devices.preferences(extra_prefs), devices.active(self._device, self.engine, self.directory):
+            names = devices.own_names() if self.standalone else contextlib.nullcontext()
+            with devices.preferences(extra_prefs), devices.active(self._device, self.engine, self.directory), names:
                 self._create_objects()
                 self.network = brian2.Network(self._objects)
                 if self.standalone:
                     self.network.run(self.steps * self.spec.dt, namespace={})
-                    self._device.build(directory=str(self.directory), compile=not self.generate_only, run=False)
+                    self._device.build(directory=str(self.directory), compile=False, run=False)
+                    if not self.generate_only:
+                        self.binary_key, self.compiled = cache.compile_or_reuse(
+                            self._device, self.directory, self.engine, log=self._log
+                        )
                 else:
                     self.network.store("initial")
         finally:
@@ -132,10 +165,19 @@ class BrianNetwork:
         self.builds += 1
         self.build_seconds += time.perf_counter() - start
 
+    def _clock(self, dt):
+        """One explicitly named clock per time step: Brian2 would give every object its own and generate their
+        initialisation in set order, which differs from process to process and would defeat the binary cache."""
+        key = float(seconds(dt, "dt"))
+        if key not in self._clocks:
+            suffix = f"_{len(self._clocks)}" if self._clocks else ""
+            self._clocks[key] = brian2.Clock(dt, name=f"lsnn_clock{suffix}")
+        return self._clocks[key]
+
     def _create_objects(self):
         spec, dt = self.spec, self.spec.dt
         self._objects, self.groups, self.rasters, self.synapses = [], {}, {}, {}
-        self.spike_monitors, self.state_monitors = {}, {}
+        self.spike_monitors, self.state_monitors, self._clocks = {}, {}, {}
         for name, inp in spec.inputs.items():
             raster = brian2.TimedArray(np.zeros((self.steps, inp.size)), dt=dt, name=f"{name}_raster")
             group = brian2.NeuronGroup(
@@ -144,12 +186,12 @@ class BrianNetwork:
                 threshold=f"{raster.name}(t, i) > 0.5",
                 reset="",
                 namespace={raster.name: raster},
-                dt=dt,
+                clock=self._clock(dt),
                 name=name,
             )
             self.rasters[name], self.groups[name] = raster, group
         for name, population in spec.populations.items():
-            group = brian_probes.neuron_group(population, name=name)
+            group = brian_probes.neuron_group(population, name=name, clock=self._clock(population.dt))
             for var, value in population.initial.items():
                 setattr(group, var, value)
             self.groups[name] = group
@@ -162,7 +204,7 @@ class BrianNetwork:
                 self.groups[proj.target],
                 spec.populations[proj.target].parameters,
                 proj.name,
-                dt=dt,
+                clock=self._clock(dt),
             )
             synapses.connect(i=np.asarray(proj.i), j=np.asarray(proj.j))
             setattr(synapses, proj.synapse.weight, proj.w * proj.w_unit)
@@ -197,6 +239,8 @@ class BrianNetwork:
         per-neuron array}}`` for per-neuron variables (e.g. a readout ``bias``) and
         initial values. Standalone binaries are not recompiled for any of these.
         """
+        if self._remove_directory is not None and not self._remove_directory.alive:
+            raise EngineError(f"this {self.engine} network was closed (its working folder is removed); build a new one")
         if self.generate_only:
             raise EngineError(
                 f"this {self.engine} network was only generated (generate_only=True) in {self.directory}; "

@@ -69,12 +69,14 @@ class Task:
       test and by ``validate`` for both engines.
 
     Subclasses set ``name``, ``n_inputs``, ``n_classes``, ``steps`` and ``dt_ms``, keep their
-    constructor arguments in ``self._options`` and implement the three methods.
+    constructor arguments in ``self._options`` and implement the three methods; ``class_names``
+    (one per class) name the readout's traces in figures.
     """
 
     name: str = ""
     n_inputs: int = 0
     n_classes: int = 0
+    class_names: tuple = ()
     steps: int = 0
     dt_ms: float = 1.0
 

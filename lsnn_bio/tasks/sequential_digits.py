@@ -74,6 +74,7 @@ class _PixelSequenceTask(Task):
     """Shared by the digit tasks: images in, one readout window per trial, digit label out."""
 
     n_classes = 10
+    class_names = tuple(f"digit {d}" for d in range(10))
     dt_ms = 1.0
 
     def __init__(self, splits, ms_per_pixel, thresholds, cue_rows, readout_ms, default_readout_steps):

@@ -48,6 +48,7 @@ class StoreRecall(Task):
 
     name = "store_recall"
     n_classes = 2
+    class_names = ("stored bit 0", "stored bit 1")
 
     def __init__(
         self,

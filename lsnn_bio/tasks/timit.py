@@ -450,6 +450,7 @@ class Timit(Task):
 
     name = "timit"
     n_classes = len(PHONES61)
+    class_names = PHONES61
     phones = PHONES61
 
     def __init__(self, folder, ms_per_frame=5, bins=8, train_frames=None, delay_frames=0):
