@@ -48,6 +48,11 @@ def _whole(minimum):
 
 def _number(low, high=math.inf, low_open=True, high_open=False):
     def check(value):
+        if isinstance(value, str):  # YAML reads 1e-3 (no dot, no sign in the exponent) as text
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"expected a number, got {_shown(value)}")
         if not math.isfinite(value):

@@ -353,8 +353,9 @@ class Trainer:
                 if self.saved_iteration is not None
                 else "no checkpoint was written"
             )
+            named = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
             raise TrainingDiverged(
-                f"iteration {self.iteration + 1}: non-finite values in {', '.join(bad)}; stopped before the update "
+                f"iteration {self.iteration + 1}: non-finite values in {named}; stopped before the update "
                 f"and {kept} (accepted: a lower optimizer.learning_rate, a gradient_clip, or a smaller "
                 "pseudo_derivative.gamma)"
             )
