@@ -78,8 +78,7 @@ def _check(args):
 
 def _train(args):
     from .training import Trainer, load_experiment
-    from .training.run_folder import RunFolder
-    from .training.trainer import resumed_experiment
+    from .training.run_folder import RunFolder, resumed_experiment
 
     RunFolder(args.out, resume=args.resume, overwrite=args.overwrite)  # --out first: before the network is built
     if args.threads:

@@ -11,13 +11,16 @@ Data hygiene: training draws the task's train split; every figure printed or
 used during training (early stopping included) is the whole validation split;
 the test split is read once, after the last update, and only into
 ``summary.json``. A finished (tested) run cannot be resumed for more training.
+
+Past 400 lines because the loop's schedule (validation, early stopping, checkpoints by
+count and by wall time) and what an interrupt must save are one piece of state: split
+apart, a resumed run could no longer be checked against an uninterrupted one in one read.
 """
 
 import json
 import math
 import sys
 import time
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -35,50 +38,6 @@ from .run_folder import CHECKPOINT, METRICS, SUMMARY, RunFolder
 
 class TrainingDiverged(LsnnBioError, RuntimeError):
     """The loss or a gradient became NaN/Inf; the last checkpoint is left untouched."""
-
-
-def resumed_experiment(out, settings=(), document=None):
-    """The experiment of the run in ``out``, as its checkpoint stored it: resuming needs no document and no --set.
-
-    ``settings`` may only change the iterations; ``document``, if given, must be the one the run started from.
-    """
-    from .experiment import experiment_from_documents
-
-    path = Path(out) / CHECKPOINT
-    if not path.is_file():
-        raise LsnnBioError(
-            f"--resume: no {CHECKPOINT} in {out} to resume from (accepted: a run folder of lsnn-bio train)"
-        )
-    saved = checkpoints.read(path)
-    config = saved.meta["experiment"]
-    for setting in settings:
-        key, _, value = setting.partition("=")
-        if key.strip() != "iterations":
-            raise LsnnBioError(
-                f"--resume --set {setting}: a resumed run keeps the settings it started with "
-                "(accepted on --resume: --iterations N; for other settings start a new run in another --out)"
-            )
-        config = {**config, "iterations": _iterations(value.strip())}
-    if document is not None:
-        name = Path(document).name
-        stored = saved.meta["documents"].get(name)
-        if stored is None or not Path(document).is_file() or Path(document).read_bytes() != stored.encode():
-            raise LsnnBioError(
-                f"--resume {document}: the run in {out} was started from {'another' if stored is None else 'an earlier'} "
-                "version of this document and resumes with the one stored in its checkpoint "
-                f"(accepted: lsnn-bio train --out {out} --resume, without the document)"
-            )
-    return experiment_from_documents(config, saved.meta["documents"], source=path)
-
-
-def _iterations(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 1:
-        raise LsnnBioError(f"--set iterations={text}: not a whole number of iterations (accepted: 1 or more)")
-    return value
 
 
 class Trainer:
@@ -231,7 +190,7 @@ class Trainer:
         with self.folder.session(), self.signals:
             try:
                 if self.folder.resume:
-                    self._truncate_metrics(self.iteration)
+                    self.folder.truncate_metrics(self.iteration)
                 self._last_save = time.monotonic()
                 bar = tqdm(
                     total=total,
@@ -259,7 +218,7 @@ class Trainer:
                 raise self._interrupted(interrupt) from None
             except BaseException:
                 if self.saved_iteration is not None:
-                    self._truncate_metrics(self.saved_iteration)
+                    self.folder.truncate_metrics(self.saved_iteration)
                 raise
         return summary
 
@@ -298,7 +257,7 @@ class Trainer:
         if self.saved_iteration is None:
             interrupt.message = f"interrupted ({interrupt}) before the first iteration finished; nothing was kept"
             return interrupt
-        self._truncate_metrics(self.saved_iteration)
+        self.folder.truncate_metrics(self.saved_iteration)
         interrupt.message = (
             f"interrupted ({interrupt}) at iteration {self.saved_iteration} of {self.config['iterations']}; "
             f"checkpoint written; continue with: lsnn-bio train --out {self.out} --resume"
@@ -477,34 +436,13 @@ class Trainer:
         self.train_rng.bit_generator.state = saved.meta["rng"]["train"]
         self.iteration = self.saved_iteration = saved.meta["iteration"]
         self.stopped_early = saved.meta["stopped_early"]
-        kept = [record for _, record in self._metrics_until(self.iteration)]
+        kept = self.folder.metrics_until(self.iteration)
         validations = [r for r in kept if r["split"] == "validation" and r["iteration"] == self.iteration]
         self.last_validation = validations[-1] if validations else None
 
     def _log(self, record):
         with open(self.out / METRICS, "a") as handle:
             handle.write(json.dumps(record) + "\n")
-
-    def _metrics_until(self, iteration):
-        """The lines of ``metrics.jsonl`` up to ``iteration`` (no test line): (text, record) pairs."""
-        path = self.out / METRICS
-        if not path.exists():
-            return []
-        lines = []
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            try:
-                record = json.loads(line) if line.strip() else None
-            except json.JSONDecodeError:  # a line cut short when the machine stopped
-                record = None
-            if isinstance(record, dict) and record.get("iteration", 0) <= iteration and record.get("split") != "test":
-                lines.append((line, record))
-        return lines
-
-    def _truncate_metrics(self, iteration):
-        """Drop lines a failed or interrupted run wrote after its last checkpoint, so the log matches the state."""
-        if (self.out / METRICS).exists():
-            with self.signals.deferred():
-                write_atomically(self.out / METRICS, "".join(line + "\n" for line, _ in self._metrics_until(iteration)))
 
 
 def _json(data):
