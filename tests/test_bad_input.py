@@ -468,3 +468,19 @@ def test_ctrl_c_outside_training_is_one_line_and_status_130(tmp_path):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["lsnn-bio check: interrupted (SIGINT)"], stderr
+
+
+def test_the_readme_documents_every_experiment_key_and_the_twins_pseudo_derivatives():
+    from lsnn_bio.training.experiment import OPTIONAL_SECTIONS, PSEUDO_DERIVATIVES, SCHEMA
+    from lsnn_bio.twin.surrogates import PSEUDO_DERIVATIVES as TWINS
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Experiment documents") : readme.index("**Run folders.**")]
+    for key, entry in SCHEMA.items():
+        names = [f"{key}.{sub}" for sub in entry] if isinstance(entry, dict) else [key]
+        for name in names:
+            assert f"`{name}`" in table, name
+    for key, section in OPTIONAL_SECTIONS.items():
+        for sub in section:
+            assert sub in table, (key, sub)
+    assert set(PSEUDO_DERIVATIVES) == set(TWINS)
