@@ -67,7 +67,7 @@ def _check(args):
         seed=args.seed,
         rate_hz=args.rate,
         directory=args.build_dir,
-        log=sys.stderr,
+        log=sys.stderr,  # this call's stderr, not the one at import time
     )
     if args.json:
         print(json.dumps(report.as_json(), indent=None))
@@ -117,6 +117,7 @@ def _validate(args):
         split=args.split,
         trials=args.trials,
         directory=args.build_dir,
+        log=sys.stderr,  # this call's stderr, not the one at import time
         progress=not args.json,
         device=device,
     )
@@ -153,6 +154,7 @@ def _simulate(args):
         engine=args.engine,
         raster=args.raster,
         directory=args.build_dir,
+        log=sys.stderr,  # this call's stderr, not the one at import time
         split=args.split,
     )
     print(json.dumps(report))

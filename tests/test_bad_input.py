@@ -113,6 +113,59 @@ CASES = [
     ("set-without-value", train("--set", "iterations"), ["--set iterations", "key=value"]),
     ("task-unknown", train_sets("task.name=mnistt"), ["task", "unknown task", "store_recall"]),
     ("task-option-unknown", train_sets("task.symbols=3"), ["task", "unknown option", "symbol_ms"]),
+    (
+        "task-option-negative",
+        train_sets("task.n_symbols=4", "task.symbol_ms=-5"),
+        ["--set task.symbol_ms=-5", "symbol_ms"],
+    ),
+    (
+        "task-option-in-document",
+        lambda tmp, out, ckpt: [
+            "train",
+            str(
+                write(
+                    tmp,
+                    "t.yaml",
+                    EXPERIMENT.format(model=ROOT / "models" / "lsnn_store_recall.yaml", extra="").replace(
+                        "symbol_ms: 20", "symbol_ms: -20"
+                    ),
+                )
+            ),
+            "--out",
+            str(out / "run"),
+        ],
+        ["t.yaml:3", "symbol_ms=-20"],
+    ),
+    ("input-unknown", train_sets("input=nope"), ["'input'", "symbols"]),
+    (
+        "resume-another-document",
+        lambda tmp, out, ckpt: [
+            "train",
+            str(ROOT / "training" / "store_recall_lif.yaml"),
+            "--out",
+            str(ckpt.parent),
+            "--resume",
+        ],
+        ["--resume", "stored in its checkpoint"],
+    ),
+    (
+        "resume-a-finished-run",
+        lambda tmp, out, ckpt: ["train", "--out", str(ckpt.parent), "--resume"],
+        ["is finished", "test split"],
+    ),
+    (
+        "compare-trials-text",
+        lambda tmp, out, ckpt: [
+            "compare",
+            str(tmp / "a.nix"),
+            str(tmp / "b.nix"),
+            "--out",
+            str(out / "c"),
+            "--trials",
+            "abc",
+        ],
+        ["--trials", "0,3,5"],
+    ),
     ("override-unknown", train_sets("network_overrides.populations.ALIF.sise=3"), ["sise", "refractory, size"]),
     # documents
     (
@@ -484,3 +537,22 @@ def test_the_readme_documents_every_experiment_key_and_the_twins_pseudo_derivati
         for sub in section:
             assert sub in table, (key, sub)
     assert set(PSEUDO_DERIVATIVES) == set(TWINS)
+
+
+def test_loading_validating_and_simulating_a_checkpoint_leave_the_temp_folder_as_it_was(
+    trained_run, tmp_path, monkeypatch, capsys
+):
+    """On the numpy engine (no build folder by design): whatever else they make in the temp folder is a leak."""
+    from lsnn_bio.trained import load_trained
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    load_trained(trained_run)
+    assert main(["validate", str(trained_run), "--engine", "numpy", "--trials", "2", "--json"]) == 0
+    assert (
+        main(["simulate", str(trained_run), "--engine", "numpy", "--trials", "1", "--out", str(tmp_path / "a.nix")])
+        == 0
+    )
+    assert (tmp_path / "a.nix").stat().st_size > 0 and list(temporary.iterdir()) == []

@@ -335,3 +335,27 @@ def test_cli_names_a_missing_data_folder_in_one_line(models, tmp_path):
         f"data folder {tmp_path / 'no_mnist'} does not exist" in result.stderr and "--set task.folder" in result.stderr
     )
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("wall, saved", [("1 ms", [1, 2, 3]), ("null", [3])])
+def test_checkpoints_also_follow_wall_time_and_the_test_has_its_own_line(
+    experiment_path, tmp_path, monkeypatch, capsys, wall, saved
+):
+    """checkpoint_every is far away: only the wall-clock interval can checkpoint before the end. The final test
+    evaluation announces itself in one line and draws its own progress bar (progress=True)."""
+    trainer = Trainer(
+        load_experiment(experiment_path, settings=[*SMALL, "checkpoint_every=100", f"checkpoint_wall_time={wall}"]),
+        tmp_path / "run",
+        iterations=3,
+        progress=True,
+    )
+    iterations, original = [], Trainer.save
+
+    def save(self):
+        iterations.append(self.iteration)
+        original(self)
+
+    monkeypatch.setattr(Trainer, "save", save)
+    trainer.run()
+    assert iterations == saved
+    assert "testing on 64 held-out test trials ..." in capsys.readouterr().err

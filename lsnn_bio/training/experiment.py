@@ -8,7 +8,7 @@ checkpoint can rebuild the same network later without the original files
 import copy
 import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -198,6 +198,7 @@ class Experiment:
     source: str  # the experiment document's path (for a checkpoint's experiment: the checkpoint's)
     documents: dict  # file name -> text: the experiment and every model document
     stored: bool = False  # the documents come from a checkpoint: read them, not the files
+    locate: object = field(default=None, repr=False, compare=False)  # (key, message) -> 'file:line' or '--set ...'
 
     @property
     def name(self):
@@ -238,7 +239,8 @@ class Experiment:
             task = make_task(name, **options)
             check_time_step(task, dt_ms, f"network '{Path(self.config['model']).name}'")
         except (TypeError, ValueError, LsnnBioError) as error:
-            raise DocumentError(self.source, "task", str(error)) from None
+            where = self.locate("task", str(error)) if self.locate else self.source
+            raise DocumentError(where, "task", str(error)) from None
         return task
 
 
@@ -289,6 +291,8 @@ def experiment_from_dict(data, source, documents):
     if not model.is_file():
         raise error("model", f"network document '{model}' not found", "a path relative to the experiment document")
     experiment = Experiment(config=config, source=str(where), documents=dict(documents))
+    if document is not None:
+        experiment.locate = document.where
     spec = experiment.network()  # validates the model and overrides now, not at iteration 1
     experiment.documents.update(spec.documents)
     return experiment
@@ -371,8 +375,14 @@ class _SetDocument(Document):
         node[parts[-1]] = value
         self.settings[key] = setting
 
-    def where(self, key):
-        for set_key, setting in self.settings.items():
-            if key and (key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + ".")):
-                return f"--set {setting}"
+    def where(self, key, message=""):
+        """The --set that wrote ``key`` (the one whose last part ``message`` names, if several), else its line."""
+        matching = [
+            setting
+            for set_key, setting in self.settings.items()
+            if key and (key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + "."))
+        ]
+        named = [setting for setting in matching if setting.split("=", 1)[0].split(".")[-1].strip() in message]
+        if named or matching:
+            return f"--set {(named or matching)[0]}"
         return super().where(key)
