@@ -38,6 +38,19 @@ def check_writable(path):
     return path
 
 
+def check_output_folder(path):
+    """``path`` as a Path if it is a folder, or one that can be made, that this user can write into."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(f"{path}: is a file, not a folder")
+    existing = next((p for p in [path, *path.parents] if p.exists()), Path.cwd())
+    if not existing.is_dir():
+        raise OutputPathError(f"{path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{path}: the folder {existing} is not writable")
+    return path
+
+
 def write_atomically(path, content):
     """Write ``path`` whole or not at all and return it as a Path.
 

@@ -20,6 +20,8 @@ _UNIT_NAMES = {
 _UNIT_NAMES.update({name: value for name, value in vars(brian2.units.allunits).items() if isinstance(value, Unit)})
 # Also accept the symbols Brian2 prints ("V", "A", "S", "ohm"), so printed values parse back.
 _UNIT_NAMES.update({str(u): u for u in list(_UNIT_NAMES.values()) if str(u).isidentifier()})
+# Wall-clock spans (an experiment's checkpoint_wall_time) read better in minutes and hours.
+_UNIT_NAMES.update({"min": 60 * brian2.second, "minute": 60 * brian2.second, "h": 3600 * brian2.second})
 
 
 def parse_quantity(text):

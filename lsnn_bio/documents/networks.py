@@ -4,6 +4,7 @@ Each projection entry is validated here into a typed ``ProjectionEntry`` (the sy
 it resolves to included); ``initialisation.py`` then only draws numbers from a seed.
 """
 
+import os
 from pathlib import Path
 
 import brian2
@@ -14,7 +15,7 @@ from ..errors import DocumentError
 from ..initialisation import INITS, SIGN_MODES, ProjectionEntry, initialise_projections
 from ..spec import InputGroup, NetworkSpec, Population, SynapseModel
 from .neurons import SYNAPSE_KEYS, check_synapse_with_brian, check_with_brian, load_neuron
-from .source import Document
+from .source import Document, read_text
 
 NETWORK_KEYS = {
     "network": "name of the network",
@@ -47,6 +48,7 @@ def load_network(path, seed=0, overrides=None, documents=None):
     if "dt" not in data:
         raise doc.error("dt", "missing time step", "e.g. 'dt: 1 ms'")
     dt = doc.quantity(data["dt"], "dt", like=brian2.ms)
+    _check_memory(doc, data)
     documents = {doc.path.name: doc.text}
 
     inputs = {}
@@ -81,6 +83,51 @@ def load_network(path, seed=0, overrides=None, documents=None):
         seed=seed,
         documents=documents,
     )
+
+
+BYTES_PER_POTENTIAL_SYNAPSE = 48  # the dense draw: mask, weights, delays, signs and their per-block copies
+BYTES_PER_NEURON = 8 * 32  # per-neuron parameters and initial values, float64
+
+
+def _check_memory(doc, data):
+    """Refuse, before allocating, a network whose dense connectivity cannot fit in this machine's memory."""
+    sizes = {}
+    for section in ("inputs", "populations", "readouts"):
+        for name, entry in (data.get(section) or {}).items():
+            size = entry.get("size") if isinstance(entry, dict) else None
+            if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+                sizes[name] = (size, f"{section}.{name}.size")
+    needed = BYTES_PER_NEURON * sum(size for size, _ in sizes.values())
+    for entry in (data.get("projections") or {}).values():
+        if not isinstance(entry, dict):
+            continue
+        ends = [[entry.get(end)] if isinstance(entry.get(end), str) else entry.get(end) for end in ("source", "target")]
+        if all(isinstance(names, list) and all(n in sizes for n in names) for names in ends):
+            pre, post = (sum(sizes[n][0] for n in names) for names in ends)
+            needed += BYTES_PER_POTENTIAL_SYNAPSE * pre * post
+    available = _physical_memory()
+    if available and needed > available:
+        name, (size, key) = max(sizes.items(), key=lambda item: item[1][0])
+        raise doc.error(
+            key,
+            f"a network with {size} neurons in '{name}' needs about {_gib(needed)} to draw its dense connectivity, "
+            f"more than this machine's {_gib(available)}",
+            "sizes whose (pre x post) products fit in memory",
+        )
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(count):
+    for unit in ("GiB", "TiB", "PiB", "EiB"):
+        count /= 1024**3 if unit == "GiB" else 1024
+        if count < 1024 or unit == "EiB":
+            return f"{count:,.1f} {unit}"
 
 
 def _merge(base, overrides):
@@ -123,7 +170,7 @@ def _population(doc, key, name, entry, dt, readout, documents, stored):
             raise doc.error(
                 f"{key}.neuron", f"neuron document '{neuron_path}' not found", "a path relative to this file"
             )
-        text = neuron_path.read_text()
+        text = read_text(neuron_path)
     model = load_neuron(neuron_path if stored is None else neuron_path.name, text)
     documents[neuron_path.name] = text
     if readout and model.threshold is not None:

@@ -9,6 +9,25 @@ from ..errors import DocumentError
 from ..units import describe_dimensions, parse_quantity
 
 
+def read_text(path):
+    """A document's text; a missing, unreadable or non-UTF-8 file is one DocumentError."""
+    path = Path(path)
+    if not path.is_file():
+        problem = "is a folder, not a document" if path.is_dir() else "file not found"
+        raise DocumentError(str(path), None, problem, "a path to a .yaml document")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DocumentError(str(path), None, f"cannot be read: {error.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DocumentError(
+            f"{path}:{line}", None, f"not UTF-8 text (byte 0x{data[error.start]:02x})", "a YAML document saved as UTF-8"
+        ) from None
+
+
 class Document:
     """The parsed YAML plus a way to point at the line of a key.
 
@@ -18,9 +37,7 @@ class Document:
     def __init__(self, path, expected_top_key, text=None):
         self.path = Path(path)
         if text is None:
-            if not self.path.is_file():
-                raise DocumentError(str(path), None, "file not found", "a path to a .yaml document")
-            text = self.path.read_text()
+            text = read_text(self.path)
         self.text = text
         try:
             self.data = yaml.safe_load(self.text)

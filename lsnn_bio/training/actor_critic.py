@@ -14,7 +14,6 @@ random policy and an oracle on the same episodes).
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,7 +27,8 @@ from ..files import write_atomically
 from ..twin import Twin
 from . import checkpoint as checkpoints
 from .a2c import a2c_loss, actor_critic_settings, advantages, held_random_policy, play
-from .trainer import CHECKPOINT, METRICS, SUMMARY, TrainingDiverged, _json
+from .run_folder import CHECKPOINT, METRICS, SUMMARY, RunFolder
+from .trainer import TrainingDiverged, _json
 
 __all__ = ["ActorCriticTrainer", "a2c_loss", "actor_critic_settings", "advantages", "play"]
 
@@ -36,9 +36,10 @@ __all__ = ["ActorCriticTrainer", "a2c_loss", "actor_critic_settings", "advantage
 class ActorCriticTrainer:
     """Trains the policy and value readouts of a network on a closed-loop task (``meta_rl_navigation``)."""
 
-    def __init__(self, experiment, out, device="cpu", resume=False, iterations=None, progress=True):
+    def __init__(self, experiment, out, device="cpu", resume=False, iterations=None, progress=True, overwrite=False):
         self.experiment, self.config = experiment, experiment.config
-        self.out = Path(out)
+        self.folder = RunFolder(out, resume=resume, overwrite=overwrite)  # before any work: is --out usable?
+        self.out = self.folder.path
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise LsnnBioError("--device cuda was asked for, but torch sees no CUDA device here (accepted: cpu)")
@@ -46,12 +47,6 @@ class ActorCriticTrainer:
         if iterations is not None:
             self.config["iterations"] = int(iterations)
         existing = self.out / CHECKPOINT
-        if existing.exists() and not resume:
-            raise LsnnBioError(
-                f"{self.out} already holds a run ({CHECKPOINT}); use --resume to continue it or choose another --out"
-            )
-        if resume and not existing.exists():
-            raise LsnnBioError(f"--resume: no {CHECKPOINT} in {self.out} to resume from")
         self.settings = actor_critic_settings(self.config, experiment.source)
         self.config["actor_critic"] = dict(self.settings)
 
@@ -84,7 +79,6 @@ class ActorCriticTrainer:
         self.iteration = 0
         self.stopped_early = False
         self.last_validation = None
-        self.out.mkdir(parents=True, exist_ok=True)
         if resume:
             saved = checkpoints.load(existing)
             self._check_same_experiment(saved.meta["experiment"])
@@ -249,6 +243,15 @@ class ActorCriticTrainer:
     # ------------------------------------------------------------------ the loop
 
     def run(self):
+        """Train, checkpointing as configured, then validation and, once, test into ``summary.json``.
+
+        The run folder is left as found if the run fails before its first checkpoint (``RunFolder``);
+        unlike ``Trainer.run``, an interrupt is not turned into a checkpoint: resume from the last one.
+        """
+        with self.folder.session():
+            return self._run()
+
+    def _run(self):
         total = self.config["iterations"]
         bar = tqdm(
             total=total,
@@ -336,6 +339,7 @@ class ActorCriticTrainer:
             "torch_rng": torch.get_rng_state(),
         }
         checkpoints.save(self.out / CHECKPOINT, meta, state)
+        self.folder.commit()
 
     def _check_same_experiment(self, saved):
         differences = sorted(

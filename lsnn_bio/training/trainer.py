@@ -11,12 +11,16 @@ Data hygiene: training draws the task's train split; every figure printed or
 used during training (early stopping included) is the whole validation split;
 the test split is read once, after the last update, and only into
 ``summary.json``. A finished (tested) run cannot be resumed for more training.
+
+Past 400 lines because the loop's schedule (validation, early stopping, checkpoints by
+count and by wall time) and what an interrupt must save are one piece of state: split
+apart, a resumed run could no longer be checked against an uninterrupted one in one read.
 """
 
 import json
 import math
+import sys
 import time
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -25,13 +29,11 @@ from .. import seeds
 from ..errors import LsnnBioError
 from ..files import write_atomically
 from ..twin import Twin
-from ..units import seconds
+from ..units import parse_quantity, seconds
 from . import checkpoint as checkpoints
+from .interrupts import Interrupted, Signals
 from .losses import classification, rate_regulariser
-
-CHECKPOINT = "checkpoint.safetensors"
-METRICS = "metrics.jsonl"
-SUMMARY = "summary.json"
+from .run_folder import CHECKPOINT, METRICS, SUMMARY, RunFolder
 
 
 class TrainingDiverged(LsnnBioError, RuntimeError):
@@ -47,22 +49,21 @@ class Trainer:
     and ``_restore``.
     """
 
-    def __init__(self, experiment, out, device="cpu", resume=False, iterations=None, progress=True):
+    def __init__(self, experiment, out, device="cpu", resume=False, iterations=None, progress=True, overwrite=False):
         self.experiment, self.config = experiment, experiment.config
-        self.out = Path(out)
+        self.folder = RunFolder(out, resume=resume, overwrite=overwrite)  # before any work: is --out usable?
+        self.out = self.folder.path
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise LsnnBioError("--device cuda was asked for, but torch sees no CUDA device here (accepted: cpu)")
         self.progress = progress
         if iterations is not None:
-            self.config["iterations"] = int(iterations)
+            if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+                raise LsnnBioError(
+                    f"--iterations {iterations!r}: not a whole number of iterations (accepted: 1 or more)"
+                )
+            self.config["iterations"] = iterations
         existing = self.out / CHECKPOINT
-        if existing.exists() and not resume:
-            raise LsnnBioError(
-                f"{self.out} already holds a run ({CHECKPOINT}); use --resume to continue it or choose another --out"
-            )
-        if resume and not existing.exists():
-            raise LsnnBioError(f"--resume: no {CHECKPOINT} in {self.out} to resume from")
 
         seed = self.config["seed"]
         torch.manual_seed(seeds.torch_seed(seed, "torch"))
@@ -105,7 +106,8 @@ class Trainer:
         self.iteration = 0
         self.stopped_early = False
         self.last_validation = None
-        self.out.mkdir(parents=True, exist_ok=True)  # only once the experiment has been built without error
+        self.saved_iteration = None  # the iteration the checkpoint in the run folder holds
+        self.signals = Signals()
         if resume:
             saved = checkpoints.load(existing)
             self._check_same_experiment(saved.meta["experiment"])
@@ -115,6 +117,7 @@ class Trainer:
                     "further after that would tune it on test data. Start a new run in another --out"
                 )
             self._restore(saved)
+        self._mark_boundary()
 
     # ------------------------------------------------------------------ set-up
 
@@ -177,46 +180,96 @@ class Trainer:
 
     def run(self):
         """Train until the last iteration (or early stopping on validation), checkpointing as configured; then the
-        final model's validation and, once, test figures go to ``summary.json``, which is returned."""
+        final model's validation and, once, test figures go to ``summary.json``, which is returned.
+
+        SIGINT or SIGTERM writes a checkpoint of the last finished iteration and raises
+        :class:`~.interrupts.Interrupted`, whose message says how to resume. Any other failure
+        keeps the last checkpoint and trims the metrics log to it; a run that fails before its
+        first checkpoint leaves the folder as it found it.
+        """
         total = self.config["iterations"]
-        bar = tqdm(
-            total=total,
-            initial=self.iteration,
-            desc=self.experiment.name,
-            disable=not self.progress,
-            dynamic_ncols=True,
-        )
-        started = time.perf_counter()
-        while self.iteration < total and not self.stopped_early:
-            record = self.train_step()
-            bar.update(1)
-            bar.set_postfix(
-                loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}", rate=f"{record['rate_hz']:.1f}Hz"
-            )
-            every = self.config["validation"]["every"]
-            if self.iteration % every == 0 or self.iteration == total:
-                validation = self.validate()
-                bar.write(
-                    f"iteration {self.iteration}: validation error {validation['error']:.3f} "
-                    f"(accuracy {validation['accuracy']:.3f}, rate {validation['rate_hz']:.1f} Hz)"
+        bar = None
+        with self.folder.session(), self.signals:
+            try:
+                if self.folder.resume:
+                    self.folder.truncate_metrics(self.iteration)
+                self._last_save = time.monotonic()
+                bar = tqdm(
+                    total=total,
+                    initial=self.iteration,
+                    desc=self.experiment.name,
+                    disable=not self.progress,
+                    dynamic_ncols=True,
                 )
-                threshold = (self.config["stop"] or {}).get("validation_error_below")
-                if threshold is not None and validation["error"] < threshold:
-                    self.stopped_early = True
-                    bar.write(f"stopping early: validation error {validation['error']:.3f} < {threshold}")
-            if self.iteration % self.config["checkpoint_every"] == 0 or self.iteration == total or self.stopped_early:
-                self.save()
-        bar.close()
-        summary = self.finish(train_seconds=time.perf_counter() - started)
-        write_atomically(self.out / SUMMARY, _json(summary))
+                started = time.perf_counter()
+                self._after_iteration(bar)  # a resumed run first does what its interruption skipped
+                while self.iteration < total and not self.stopped_early:
+                    record = self.train_step()
+                    bar.update(1)
+                    bar.set_postfix(
+                        loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}", rate=f"{record['rate_hz']:.1f}Hz"
+                    )
+                    self._after_iteration(bar)
+                bar.close()
+                summary = self.finish(train_seconds=time.perf_counter() - started)
+                with self.signals.deferred():
+                    write_atomically(self.out / SUMMARY, _json(summary))
+            except Interrupted as interrupt:
+                if bar is not None:
+                    bar.close()
+                raise self._interrupted(interrupt) from None
+            except BaseException:
+                if self.saved_iteration is not None:
+                    self.folder.truncate_metrics(self.saved_iteration)
+                raise
         return summary
+
+    def _after_iteration(self, bar):
+        """Validate, decide on stopping and checkpoint as the schedule says, each at most once per iteration."""
+        if self.iteration == 0:
+            return
+        total, threshold = self.config["iterations"], (self.config["stop"] or {}).get("validation_error_below")
+        validated = self.last_validation is not None and self.last_validation["iteration"] == self.iteration
+        if not validated and (self.iteration % self.config["validation"]["every"] == 0 or self.iteration == total):
+            validation = self.validate()
+            bar.write(
+                f"iteration {self.iteration}: validation error {validation['error']:.3f} "
+                f"(accuracy {validation['accuracy']:.3f}, rate {validation['rate_hz']:.1f} Hz)"
+            )
+            validated = True
+        if validated and threshold is not None and not self.stopped_early:
+            if self.last_validation["error"] < threshold:
+                self.stopped_early = True
+                bar.write(f"stopping early: validation error {self.last_validation['error']:.3f} < {threshold}")
+        wall = self.config.get("checkpoint_wall_time")
+        due = (
+            self.iteration % self.config["checkpoint_every"] == 0
+            or self.iteration == total
+            or self.stopped_early
+            or (wall is not None and time.monotonic() - self._last_save >= seconds(parse_quantity(wall), "wall time"))
+        )
+        if due and self.saved_iteration != self.iteration:
+            self.save()
+
+    def _interrupted(self, interrupt):
+        """Checkpoint the last finished iteration; the exception to raise says how to resume."""
+        if self.iteration > 0 and self.saved_iteration != self.iteration:
+            with self.signals.deferred():
+                self.save()
+        if self.saved_iteration is None:
+            interrupt.message = f"interrupted ({interrupt}) before the first iteration finished; nothing was kept"
+            return interrupt
+        self.folder.truncate_metrics(self.saved_iteration)
+        interrupt.message = (
+            f"interrupted ({interrupt}) at iteration {self.saved_iteration} of {self.config['iterations']}; "
+            f"checkpoint written; continue with: lsnn-bio train --out {self.out} --resume"
+        )
+        return interrupt
 
     def train_step(self):
         """One update on a fresh training batch, logged to ``metrics.jsonl``; refuses non-finite gradients."""
         start = time.perf_counter()
         learning_rate = self.learning_rate(self.iteration)
-        for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate
         batch = self.task.batch("train", self.config["batch_size"], self.train_rng)
         loss, metrics = self.evaluate(batch, train=True)
         self.optimizer.zero_grad(set_to_none=False)
@@ -224,22 +277,31 @@ class Trainer:
         self._guard(loss)
         if self.config["gradient_clip"]:
             torch.nn.utils.clip_grad_norm_(self.twin.parameters(), float(self.config["gradient_clip"]))
-        if self.rewiring is not None:
-            self.rewiring.step(self.optimizer, learning_rate)
-        else:
-            self.optimizer.step()
-        self.iteration += 1
-        record = {
-            "iteration": self.iteration,
-            "split": "train",
-            "learning_rate": learning_rate,
-            "seconds": time.perf_counter() - start,
-            **metrics,
-        }
-        if self.rewiring is not None:
-            record["connections"] = self.rewiring.connection_count()
-        self._log(record)
+        with self.signals.deferred():  # an interrupt waits for the update, its count and its log line
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate
+            if self.rewiring is not None:
+                self.rewiring.step(self.optimizer, learning_rate)
+            else:
+                self.optimizer.step()
+            self.iteration += 1
+            record = {
+                "iteration": self.iteration,
+                "split": "train",
+                "learning_rate": learning_rate,
+                "seconds": time.perf_counter() - start,
+                **metrics,
+            }
+            if self.rewiring is not None:
+                record["connections"] = self.rewiring.connection_count()
+            self._log(record)
+            self._mark_boundary()
         return record
+
+    def _mark_boundary(self):
+        """The random generators' states after the last finished iteration: what a checkpoint of it stores, even
+        when the next iteration has already drawn its batch."""
+        self._boundary = {"train": self.train_rng.bit_generator.state, "torch": torch.get_rng_state()}
 
     def _guard(self, loss):
         bad = [] if torch.isfinite(loss) else ["the loss"]
@@ -247,17 +309,24 @@ class Trainer:
             name for name, p in self.twin.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()
         ]
         if bad:
+            kept = (
+                f"the checkpoint of iteration {self.saved_iteration} in {self.out} is untouched"
+                if self.saved_iteration is not None
+                else "no checkpoint was written"
+            )
+            named = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
             raise TrainingDiverged(
-                f"iteration {self.iteration + 1}: non-finite values in {', '.join(bad)}; stopped before the update. "
-                f"The last good checkpoint in {self.out} is untouched; lower the learning rate or set gradient_clip."
+                f"iteration {self.iteration + 1}: non-finite values in {named}; stopped before the update "
+                f"and {kept} (accepted: a lower optimizer.learning_rate, a gradient_clip, or a smaller "
+                "pseudo_derivative.gamma)"
             )
 
-    def score(self, split, batch_size):
+    def score(self, split, batch_size, progress=False):
         """The current model on the whole fixed ``split`` ("validation" or "test"), in order."""
         start = time.perf_counter()
         correct = counted = trials = 0
         loss = cross_entropy = rate = 0.0
-        for batch in self.task.batches(split, batch_size):
+        for batch in self._batches(split, batch_size, progress):
             _, metrics = self.evaluate(batch, train=False)
             correct, counted, trials = correct + metrics["correct"], counted + metrics["counted"], trials + batch.size
             loss += metrics["loss"] * batch.size
@@ -278,6 +347,18 @@ class Trainer:
             "seconds": time.perf_counter() - start,
         }
 
+    def _batches(self, split, batch_size, progress):
+        """The split's batches, behind a progress bar counting trials when ``progress``."""
+        if not progress:
+            yield from self.task.batches(split, batch_size)
+            return
+        total = self.task.split_size(split)
+        print(f"testing on {total or 'all'} held-out {split} trials ...", file=sys.stderr, flush=True)
+        with tqdm(total=total, desc=split, unit="trial", dynamic_ncols=True) as bar:
+            for batch in self.task.batches(split, batch_size):
+                yield batch
+                bar.update(batch.size)
+
     def validate(self):
         """The validation split: the only data early stopping and every printed figure look at during training."""
         record = self.score("validation", self.config["validation"]["batch_size"])
@@ -290,7 +371,7 @@ class Trainer:
         validation = self.last_validation
         if validation is None or validation["iteration"] != self.iteration:
             validation = self.validate()
-        test = self.score("test", self.config["test_batch_size"])
+        test = self.score("test", self.config["test_batch_size"], progress=self.progress)
         self._log(test)
         summary = {
             "experiment": self.experiment.name,
@@ -314,7 +395,7 @@ class Trainer:
             "documents": self.experiment.documents,
             "iteration": self.iteration,
             "stopped_early": self.stopped_early,
-            "rng": {"train": self.train_rng.bit_generator.state},
+            "rng": {"train": self._boundary["train"]},
             "spec": {"seed": self.spec.seed, "input": self.input, "readout": self.readout},
         }
         trained = checkpoints.network_arrays(
@@ -324,14 +405,21 @@ class Trainer:
             "network": trained,
             "twin": self.twin.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": self._boundary["torch"],
         }
         if self.rewiring is not None:
             state["rewiring"] = self.rewiring.state_dict()
-        checkpoints.save(self.out / CHECKPOINT, meta, state)
+        with self.signals.deferred():
+            checkpoints.save(self.out / CHECKPOINT, meta, state)
+            self.saved_iteration = self.iteration
+            self._last_save = time.monotonic()
+            self.folder.commit()
 
     def _check_same_experiment(self, saved):
         """Resuming under different settings would silently mix two experiments."""
+        from .experiment import with_defaults
+
+        saved = with_defaults(saved)
         differences = sorted(
             k for k in set(saved) | set(self.config) if k != "iterations" and saved.get(k) != self.config.get(k)
         )
@@ -348,25 +436,15 @@ class Trainer:
         if self.rewiring is not None:
             self.rewiring.load_state_dict(saved.state["rewiring"])
         self.train_rng.bit_generator.state = saved.meta["rng"]["train"]
-        self.iteration = saved.meta["iteration"]
+        self.iteration = self.saved_iteration = saved.meta["iteration"]
         self.stopped_early = saved.meta["stopped_early"]
-        kept = self._truncate_metrics(self.iteration)
+        kept = self.folder.metrics_until(self.iteration)
         validations = [r for r in kept if r["split"] == "validation" and r["iteration"] == self.iteration]
         self.last_validation = validations[-1] if validations else None
 
     def _log(self, record):
         with open(self.out / METRICS, "a") as handle:
             handle.write(json.dumps(record) + "\n")
-
-    def _truncate_metrics(self, iteration):
-        """Drop lines an interrupted run wrote after its last checkpoint, so the log matches the state."""
-        path = self.out / METRICS
-        if not path.exists():
-            return []
-        lines = [(line, json.loads(line)) for line in path.read_text().splitlines() if line]
-        kept = [(line, r) for line, r in lines if r["iteration"] <= iteration and r["split"] != "test"]
-        write_atomically(path, "".join(line + "\n" for line, _ in kept))
-        return [r for _, r in kept]
 
 
 def _json(data):
