@@ -199,6 +199,7 @@ def check(
     above = Above(log) if log is not None else None
     for engine in engines:
         bar.set_postfix_str(engine)
+        say(above, f"[check] {engine}: {steps} steps ...")
         if engine in known_engines.TWIN:
             spikes, states, elapsed = run_twin(spec, inputs, known_engines.TWIN[engine], record)
         else:

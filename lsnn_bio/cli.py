@@ -113,9 +113,8 @@ def _validate(args):
 
     device = _torch_device(args)
     _output_folder("--build-dir", args.build_dir)
-    if learning_to_learn.task_of(args.checkpoint) in learning_to_learn.TASKS:
-        return _validate_learning_to_learn(args, device)
-    report = validate(
+    learns_to_learn = learning_to_learn.task_of(args.checkpoint) in learning_to_learn.TASKS
+    report = (learning_to_learn.validate if learns_to_learn else validate)(
         args.checkpoint,
         engine=args.engine,
         split=args.split,
@@ -125,30 +124,14 @@ def _validate(args):
         progress=not args.json,
         device=device,
     )
-    if args.json:
-        print(json.dumps(report))
+    if args.json or learns_to_learn:
+        print(json.dumps(report) if args.json else json.dumps(report, indent=2))
     else:
         print(f"{report['trials']} {report['split']} trials ({report['windows']} decisions) on {report['engine']}:")
         print(f"  twin accuracy        {report['twin_accuracy']:.4f} ({report['twin_dtype']})")
         print(f"  Brian2 accuracy      {report['brian_accuracy']:.4f}")
         print(f"  prediction agreement {report['prediction_agreement']:.4f}")
         print(f"  spike agreement      {report['spike_agreement']:.4f}")
-    return 0
-
-
-def _validate_learning_to_learn(args, device):
-    from .learning_to_learn import validate
-
-    report = validate(
-        args.checkpoint,
-        engine=args.engine,
-        split=args.split,
-        trials=args.trials,
-        directory=args.build_dir,
-        progress=not args.json,
-        device=device,
-    )
-    print(json.dumps(report) if args.json else json.dumps(report, indent=2))
     return 0
 
 

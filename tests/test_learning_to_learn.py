@@ -156,17 +156,21 @@ def test_navigation_run_folder_summary_and_baselines(l2l_navigation_run):
 
 def test_navigation_resumes_bit_identically(tmp_path):
     straight = trainer("meta_rl_navigation.yaml", NAVIGATION, tmp_path / "a", 4)
-    for _ in range(4):
-        straight.train_step()
+    with straight.folder.session():
+        for _ in range(4):
+            straight.train_step()
+        straight.save()
     interrupted = trainer("meta_rl_navigation.yaml", NAVIGATION, tmp_path / "c", 4)
-    for _ in range(3):
-        interrupted.train_step()
-        if interrupted.iteration == 2:
-            interrupted.save()  # the third step is lost with the process
+    with interrupted.folder.session():
+        for _ in range(3):
+            interrupted.train_step()
+            if interrupted.iteration == 2:
+                interrupted.save()  # the third step is lost with the process
     resumed = trainer("meta_rl_navigation.yaml", NAVIGATION, tmp_path / "c", 4, resume=True)
     assert resumed.iteration == 2
-    for _ in range(2):
-        resumed.train_step()
+    with resumed.folder.session():
+        for _ in range(2):
+            resumed.train_step()
     for name, value in straight.twin.state_dict().items():
         assert torch.equal(value, resumed.twin.state_dict()[name]), name
     assert torch.equal(straight.log_std, resumed.log_std)
@@ -210,8 +214,11 @@ def test_a_closed_loop_trainer_refuses_an_open_loop_task(tmp_path):
 @pytest.mark.parametrize(
     "setting, message",
     [
-        ("actor_critic.discount=1.5", "discount must be a number in"),
-        ("actor_critic.decision_ms=0", "decision_ms must be a positive"),
+        (
+            "actor_critic.discount=1.5",
+            r"key 'actor_critic.discount': 1.5 is out of range \(accepted: a number in \[0, 1\]",
+        ),
+        ("actor_critic.decision_ms=0", r"key 'actor_critic.decision_ms': 0 is out of range"),
         ("actor_critic.value=policy", "needs 1 there"),
     ],
 )

@@ -22,7 +22,6 @@ import torch
 
 from .. import seeds
 from ..environments.agent import act
-from ..errors import LsnnBioError
 from ..units import seconds
 from .losses import rate_regulariser
 
@@ -38,18 +37,9 @@ DEFAULTS = {
 }
 
 
-def actor_critic_settings(config, source="experiment"):
-    """The experiment's ``actor_critic`` section with defaults filled in, checked."""
+def actor_critic_settings(config):
+    """The experiment's ``actor_critic`` section with defaults filled in (the schema in experiment.py checked it)."""
     settings = {**DEFAULTS, **(config.get("actor_critic") or {})}
-    for key in ("decision_ms", "initial_std"):
-        if not isinstance(settings[key], (int, float)) or isinstance(settings[key], bool) or not settings[key] > 0:
-            raise LsnnBioError(f"{source}: actor_critic.{key} must be a positive number, got {settings[key]!r}")
-    for key in ("discount", "gae_lambda"):
-        if not isinstance(settings[key], (int, float)) or not 0 <= settings[key] <= 1:
-            raise LsnnBioError(f"{source}: actor_critic.{key} must be a number in [0, 1], got {settings[key]!r}")
-    for key in ("value_weight", "entropy"):
-        if not isinstance(settings[key], (int, float)) or settings[key] < 0:
-            raise LsnnBioError(f"{source}: actor_critic.{key} must be a number >= 0, got {settings[key]!r}")
     return settings
 
 

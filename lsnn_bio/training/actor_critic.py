@@ -47,7 +47,7 @@ class ActorCriticTrainer:
         if iterations is not None:
             self.config["iterations"] = int(iterations)
         existing = self.out / CHECKPOINT
-        self.settings = actor_critic_settings(self.config, experiment.source)
+        self.settings = actor_critic_settings(self.config)
         self.config["actor_critic"] = dict(self.settings)
 
         seed = self.config["seed"]

@@ -16,14 +16,12 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..errors import LsnnBioError
-from ..files import write_atomically
 from ..tasks.regression_scores import linear_predictions, test_mse, test_mse_by_example
 from ..units import seconds
 from .losses import rate_regulariser, window_logits
-from .trainer import SUMMARY, Trainer, _json
+from .trainer import Trainer
 
 
 def window_predictions(outputs, windows):
@@ -84,10 +82,12 @@ class RegressionTrainer(Trainer):
         predictions, targets, x, masks = (np.concatenate(a) for a in (predictions, targets, x, masks))
         functions = len(targets)
         linear = self._linear_baseline(split, x, targets, masks)
+        mse = test_mse(predictions, targets, masks)
         return {
             "iteration": self.iteration,
             "split": split,
-            "mse": test_mse(predictions, targets, masks),
+            "mse": mse,
+            "error": mse,  # what stop.validation_error_below compares with
             "mse_all_examples": float(((predictions - targets) ** 2).mean(axis=-1)[masks].mean()),
             "mse_by_example": test_mse_by_example(predictions, targets, masks).tolist(),
             "functions": functions,
@@ -108,36 +108,14 @@ class RegressionTrainer(Trainer):
             }
         return cache[split]
 
-    def run(self):
-        total = self.config["iterations"]
-        bar = tqdm(
-            total=total,
-            initial=self.iteration,
-            desc=self.experiment.name,
-            disable=not self.progress,
-            dynamic_ncols=True,
+    def progress_figures(self, record):
+        return {"mse": f"{record['mse']:.3f}", "rate": f"{record['rate_hz']:.1f}Hz"}
+
+    def validation_line(self, validation):
+        return (
+            f"validation MSE {validation['mse']:.4f} (second half; linear baseline "
+            f"{validation['linear_baseline_mse']:.4f}), rate {validation['rate_hz']:.1f} Hz"
         )
-        started = time.perf_counter()
-        threshold = (self.config["stop"] or {}).get("validation_error_below")  # for regression: validation MSE
-        while self.iteration < total and not self.stopped_early:
-            record = self.train_step()
-            bar.update(1)
-            bar.set_postfix(mse=f"{record['mse']:.3f}", rate=f"{record['rate_hz']:.1f}Hz")
-            if self.iteration % self.config["validation"]["every"] == 0 or self.iteration == total:
-                validation = self.validate()
-                bar.write(
-                    f"iteration {self.iteration}: validation MSE {validation['mse']:.4f} (second half; linear "
-                    f"baseline {validation['linear_baseline_mse']:.4f}), rate {validation['rate_hz']:.1f} Hz"
-                )
-                if threshold is not None and validation["mse"] < threshold:
-                    self.stopped_early = True
-                    bar.write(f"stopping early: validation MSE {validation['mse']:.4f} < {threshold}")
-            if self.iteration % self.config["checkpoint_every"] == 0 or self.iteration == total or self.stopped_early:
-                self.save()
-        bar.close()
-        summary = self.finish(train_seconds=time.perf_counter() - started)
-        write_atomically(self.out / SUMMARY, _json(summary))
-        return summary
 
     def finish(self, train_seconds=0.0):
         """After the last update: the final model on validation, then, once, on test (with the linear baseline)."""

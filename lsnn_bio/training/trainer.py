@@ -206,9 +206,7 @@ class Trainer:
                 while self.iteration < total and not self.stopped_early:
                     record = self.train_step()
                     bar.update(1)
-                    bar.set_postfix(
-                        loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}", rate=f"{record['rate_hz']:.1f}Hz"
-                    )
+                    bar.set_postfix(self.progress_figures(record))
                     self._after_iteration(bar)
                 bar.close()
                 summary = self.finish(train_seconds=time.perf_counter() - started)
@@ -224,6 +222,21 @@ class Trainer:
                 raise
         return summary
 
+    def progress_figures(self, record):
+        """What the progress bar shows of a training iteration (subclasses show their own loss)."""
+        return {
+            "loss": f"{record['loss']:.3f}",
+            "acc": f"{record['accuracy']:.2f}",
+            "rate": f"{record['rate_hz']:.1f}Hz",
+        }
+
+    def validation_line(self, validation):
+        """The line printed after each validation."""
+        return (
+            f"validation error {validation['error']:.3f} "
+            f"(accuracy {validation['accuracy']:.3f}, rate {validation['rate_hz']:.1f} Hz)"
+        )
+
     def _after_iteration(self, bar):
         """Validate, decide on stopping and checkpoint as the schedule says, each at most once per iteration."""
         if self.iteration == 0:
@@ -232,15 +245,12 @@ class Trainer:
         validated = self.last_validation is not None and self.last_validation["iteration"] == self.iteration
         if not validated and (self.iteration % self.config["validation"]["every"] == 0 or self.iteration == total):
             validation = self.validate()
-            bar.write(
-                f"iteration {self.iteration}: validation error {validation['error']:.3f} "
-                f"(accuracy {validation['accuracy']:.3f}, rate {validation['rate_hz']:.1f} Hz)"
-            )
+            bar.write(f"iteration {self.iteration}: {self.validation_line(validation)}")
             validated = True
         if validated and threshold is not None and not self.stopped_early:
             if self.last_validation["error"] < threshold:
                 self.stopped_early = True
-                bar.write(f"stopping early: validation error {self.last_validation['error']:.3f} < {threshold}")
+                bar.write(f"stopping early: validation error {self.last_validation['error']:.4g} < {threshold}")
         wall = self.config.get("checkpoint_wall_time")
         due = (
             self.iteration % self.config["checkpoint_every"] == 0
