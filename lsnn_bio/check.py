@@ -6,7 +6,6 @@ float32 twin differs in a tiny, measured fraction of spikes.
 """
 
 import itertools
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 
 from . import engines as known_engines
 from . import seeds
-from .progress import Above, say
+from .progress import STDERR, Above, say
 from .progress import bar as progress_bar
 from .units import seconds
 
@@ -179,7 +178,7 @@ def check(
     rate_hz=20.0,
     spec=None,
     directory=None,
-    log=sys.stderr,
+    log=STDERR,
     progress=True,
 ):
     """Simulate one random network (weights from ``seed``) on ``engines``; return a CheckReport.

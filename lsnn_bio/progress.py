@@ -18,6 +18,20 @@ def bar(total, desc, *, enabled=True, unit="trial"):
     )
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a line is written: a default bound at import time would keep
+    writing to a stream that was redirected (and closed) since."""
+
+    def write(self, text):
+        return sys.stderr.write(text)
+
+    def flush(self):
+        sys.stderr.flush()
+
+
+STDERR = _Stderr()  # the default ``log`` of every command's library function
+
+
 def say(log, text):
     """One line about one-off work, to ``log`` (a stream, or None for silence)."""
     if log is not None:

@@ -5,14 +5,13 @@ default; their stimulus, cue and label times become Neo Events and Epochs),
 simulated by one compiled Brian2 binary.
 """
 
-import sys
 from pathlib import Path
 
 from .brian import BrianNetwork
 from .errors import LsnnBioError
 from .neo import EXTENSIONS, to_block, write_block
+from .progress import STDERR, say
 from .progress import bar as progress_bar
-from .progress import say
 from .tasks import held_out_trials
 from .trained import load_trained
 
@@ -39,7 +38,7 @@ def simulate(
     raster=None,
     directory=None,
     split="test",
-    log=sys.stderr,
+    log=STDERR,
     progress=True,
 ):
     """Held-out trials of a trained checkpoint, simulated by Brian2 and written as Neo; no torch involved.

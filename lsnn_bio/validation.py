@@ -10,7 +10,6 @@ the twin's test figure in summary.json, on the same trials. Use the validation
 split whenever the Brian2 figure feeds a decision (a device, a dtype, a model).
 """
 
-import sys
 import time
 
 import numpy as np
@@ -18,8 +17,8 @@ import torch
 
 from .brian import BrianNetwork
 from .check import spike_agreement
+from .progress import STDERR, say
 from .progress import bar as progress_bar
-from .progress import say
 from .tasks import held_out_trials
 from .trained import load_trained
 from .training.losses import window_logits
@@ -41,7 +40,7 @@ def validate(
     directory=None,
     progress=True,
     device="cpu",
-    log=sys.stderr,
+    log=STDERR,
 ):
     """Brian2's accuracy on held-out trials beside the twin's, from the checkpoint alone.
 

@@ -7,10 +7,10 @@ episodes; Neo with goal events and positions). Nothing here imports torch until 
 so simulating a regression checkpoint needs none.
 """
 
-import sys
 from pathlib import Path
 
 from ..errors import LsnnBioError
+from ..progress import STDERR
 from .common import trained_twin
 from .navigation import navigation_episodes, simulate_navigation, validate_navigation
 from .regression import regression_batches, regression_episodes, simulate_regression, validate_regression, window_means
@@ -49,7 +49,7 @@ def validate(
     directory=None,
     progress=True,
     device="cpu",
-    log=sys.stderr,
+    log=STDERR,
 ):
     """``lsnn-bio validate`` for an L2L checkpoint: ``trials`` functions (regression) or episodes (navigation).
 
@@ -79,7 +79,7 @@ def simulate(
     raster=None,
     directory=None,
     split="test",
-    log=sys.stderr,
+    log=STDERR,
 ):
     """``lsnn-bio simulate`` for an L2L checkpoint: held-out functions or episodes as Neo (and a raster of the first)."""
     from ..neo import EXTENSIONS

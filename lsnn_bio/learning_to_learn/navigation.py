@@ -6,12 +6,12 @@ and how often they took the same action. ``navigation_episodes`` are the Brian2 
 themselves; ``simulate_navigation`` writes them as Neo (goal events, positions; ``neo/episodes.py``).
 """
 
-import sys
 import time
 
 import numpy as np
 from tqdm import tqdm
 
+from ..progress import STDERR
 from ..trained import load_trained
 from .common import annotations, check_split, check_task, trained_twin
 
@@ -51,7 +51,7 @@ def navigation_episodes(checkpoint, split="test", episodes=3, record=None):
 
 
 def validate_navigation(
-    checkpoint, split="test", episodes=None, twin_dtype="float64", progress=True, device="cpu", log=sys.stderr
+    checkpoint, split="test", episodes=None, twin_dtype="float64", progress=True, device="cpu", log=STDERR
 ):
     """Goals per episode of Brian2 in closed loop beside the twin's on the same held-out episodes and noise."""
     import torch
@@ -121,7 +121,7 @@ def validate_navigation(
     }
 
 
-def simulate_navigation(checkpoint, episodes, out, record=(), split="test", log=sys.stderr):
+def simulate_navigation(checkpoint, episodes, out, record=(), split="test", log=STDERR):
     """Brian2 playing ``episodes`` held-out episodes in closed loop, written as Neo (goal events, position signal).
 
     Returns (report, trained, first episode's result, its goal events, its input raster) for a raster figure.

@@ -7,7 +7,6 @@ twin's does, Brian2 itself learns the new function without plasticity. ``regress
 the Brian2 runs themselves; ``simulate_regression`` writes them as Neo (``neo/episodes.py``).
 """
 
-import sys
 import time
 from dataclasses import replace
 
@@ -17,6 +16,7 @@ from tqdm import tqdm
 from ..brian import BrianNetwork
 from ..check import spike_agreement
 from ..errors import LsnnBioError
+from ..progress import STDERR
 from ..tasks.regression_scores import linear_predictions, test_mse, test_mse_by_example
 from ..trained import load_trained
 from .common import annotations, check_split, check_task, simulator_name, trained_twin
@@ -80,7 +80,7 @@ def validate_regression(
     twin_dtype="float64",
     progress=True,
     device="cpu",
-    log=sys.stderr,
+    log=STDERR,
 ):
     """Brian2's MSE per example index beside the twin's on held-out functions of ``split``; a JSON-ready dict."""
     import torch
@@ -155,7 +155,7 @@ def validate_regression(
 
 
 def simulate_regression(
-    checkpoint, functions, out, record=(), engine="cpp_standalone", split="test", directory=None, log=sys.stderr
+    checkpoint, functions, out, record=(), engine="cpp_standalone", split="test", directory=None, log=STDERR
 ):
     """Brian2 runs of ``functions`` held-out episodes written as Neo to ``out`` (epochs per example, target signal).
 
