@@ -481,7 +481,9 @@ def test_cli_names_the_missing_corpus(tmp_path, capsys):
     )
     error = capsys.readouterr().err
     assert code == 2 and error.count("\n") == 1
-    assert "timit.yaml, key 'task'" in error and f"{tmp_path}/none: TIMIT folder not found" in error
+    # The error points at what the user typed: the --set that named the folder.
+    assert f"--set task.folder={tmp_path}/none, key 'task'" in error
+    assert f"{tmp_path}/none: TIMIT folder not found" in error
 
 
 @pytest.mark.parametrize("document", ["training/timit.yaml", "training/timit_lif.yaml"])

@@ -28,7 +28,7 @@ from ..twin import Twin
 from . import checkpoint as checkpoints
 from .a2c import a2c_loss, actor_critic_settings, advantages, held_random_policy, play
 from .run_folder import CHECKPOINT, METRICS, SUMMARY, RunFolder
-from .trainer import TrainingDiverged, _json
+from .trainer import Trainer, TrainingDiverged, _json
 
 __all__ = ["ActorCriticTrainer", "a2c_loss", "actor_critic_settings", "advantages", "play"]
 
@@ -102,17 +102,7 @@ class ActorCriticTrainer:
             width=pseudo["width"],
         )
 
-    def _input_name(self):
-        names = list(self.spec.inputs)
-        name = self.config["input"] or (names[0] if len(names) == 1 else None)
-        if name not in self.spec.inputs:
-            raise LsnnBioError(f"experiment 'input' must name one of the network's inputs: {', '.join(names)}")
-        if self.spec.inputs[name].size != self.task.n_inputs:
-            raise LsnnBioError(
-                f"task {self.task.name} has {self.task.n_inputs} input channels, "
-                f"network input '{name}' has {self.spec.inputs[name].size}"
-            )
-        return name
+    _input_name = Trainer._input_name  # the same rule: the experiment's input, or the network's only one
 
     def _readout(self, name, size):
         names = [p.name for p in self.spec.readouts]
@@ -372,6 +362,4 @@ class ActorCriticTrainer:
         validations = [r for r in validations if r["split"] == "validation" and r["iteration"] == self.iteration]
         self.last_validation = validations[-1] if validations else None
 
-    def _log(self, record):
-        with open(self.out / METRICS, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+    _log = Trainer._log
