@@ -59,28 +59,9 @@ def raster_figure(spec, result, events=(), title="", inputs=None, class_names=No
     ax.set_ylim(-0.5, offset + max(2.0, 0.06 * offset))
     ax.set_ylabel("neuron")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    population_legend = ax.legend(
-        handles=_population_handles(
-            [p.name if p.model.name == p.name else f"{p.name} ({p.model.name})" for p in spiking]
-        ),
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        fontsize=8,
-        title="population",
-        title_fontsize=8,
-        frameon=False,
+    _side_legends(
+        ax, [p.name if p.model.name == p.name else f"{p.name} ({p.model.name})" for p in spiking], handles, "task epoch"
     )
-    if handles:
-        ax.add_artist(population_legend)
-        ax.legend(
-            handles=handles,
-            loc="lower left",
-            bbox_to_anchor=(1.01, 0.0),
-            fontsize=8,
-            title="task epoch",
-            title_fontsize=8,
-            frameon=False,
-        )
     for population in readouts:
         ax = row[population.name]
         trace = np.asarray(result.states[population.name, population.model.output])
@@ -135,31 +116,8 @@ def segment_raster_figure(segment, title):
         ax.set_xlim(start, stop)
     ax.set_ylim(-0.5, max(len(trains), 1) - 0.5)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    legends = []
-    if any(p is not None for p in populations):
-        legends.append(
-            ax.legend(
-                handles=_population_handles([str(p) for p in populations]),
-                loc="upper left",
-                bbox_to_anchor=(1.01, 1.0),
-                fontsize=8,
-                title="population",
-                title_fontsize=8,
-                frameon=False,
-            )
-        )
-    if handles:
-        if legends:
-            ax.add_artist(legends[0])
-        ax.legend(
-            handles=handles,
-            loc="lower left",
-            bbox_to_anchor=(1.01, 0.0),
-            fontsize=8,
-            title="epoch",
-            title_fontsize=8,
-            frameon=False,
-        )
+    labels = [str(p) for p in populations] if any(p is not None for p in populations) else []
+    _side_legends(ax, labels, handles, "epoch")
     ax.set_xlabel(f"time ({unit.dimensionality.string})")
     ax.set_ylabel("spike train")
     ax.set_title(title)
@@ -239,6 +197,23 @@ def _counts_panel(ax, stats, sides):
     cells.append(("Fano factor over", *(stats[side]["fano_factor"]["over"] for side in sides)))
     lines = [f"{row[0]:18s}" + "".join(f"{cell:>16s}" for cell in row[1:]) for row in cells]
     ax.text(0.0, 0.95, "\n".join(lines), family="monospace", fontsize=8, va="top", transform=ax.transAxes)
+
+
+def _side_legends(ax, populations, epochs, epoch_title):
+    """Population legend at the top right outside the axes, shaded-epoch legend below it; both kept."""
+    style = dict(fontsize=8, title_fontsize=8, frameon=False)
+    if populations:
+        legend = ax.legend(
+            handles=_population_handles(populations),
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            title="population",
+            **style,
+        )
+        if epochs:
+            ax.add_artist(legend)
+    if epochs:
+        ax.legend(handles=epochs, loc="lower left", bbox_to_anchor=(1.01, 0.0), title=epoch_title, **style)
 
 
 def _population_handles(names):

@@ -11,7 +11,6 @@ figure, the test episodes read once at the end, into the summary, beside the unt
 random policy and an oracle on the same episodes).
 """
 
-import json
 import math
 import time
 
@@ -27,7 +26,7 @@ from ..files import write_atomically
 from ..twin import Twin
 from . import checkpoint as checkpoints
 from .a2c import a2c_loss, actor_critic_settings, advantages, held_random_policy, play
-from .run_folder import CHECKPOINT, METRICS, SUMMARY, RunFolder
+from .run_folder import CHECKPOINT, SUMMARY, RunFolder
 from .trainer import Trainer, TrainingDiverged, _json
 
 __all__ = ["ActorCriticTrainer", "a2c_loss", "actor_critic_settings", "advantages", "play"]
@@ -331,15 +330,7 @@ class ActorCriticTrainer:
         checkpoints.save(self.out / CHECKPOINT, meta, state)
         self.folder.commit()
 
-    def _check_same_experiment(self, saved):
-        differences = sorted(
-            k for k in set(saved) | set(self.config) if k != "iterations" and saved.get(k) != self.config.get(k)
-        )
-        if differences:
-            raise LsnnBioError(
-                f"--resume: the run in {self.out} was started with different settings for {', '.join(differences)}; "
-                "resume with the same document and --set options (only --iterations may change)"
-            )
+    _check_same_experiment = Trainer._check_same_experiment
 
     def _restore(self, saved):
         self.twin.load_state_dict(saved.state["twin"])
@@ -349,17 +340,9 @@ class ActorCriticTrainer:
         torch.set_rng_state(saved.state["torch_rng"])
         self.train_rng.bit_generator.state = saved.meta["rng"]["train"]
         self.iteration = saved.meta["iteration"]
-        path = self.out / METRICS
-        kept = []
-        if path.exists():
-            kept = [
-                line
-                for line in path.read_text().splitlines()
-                if line and json.loads(line)["iteration"] <= self.iteration and json.loads(line)["split"] != "test"
-            ]
-            write_atomically(path, "".join(line + "\n" for line in kept))
-        validations = [json.loads(line) for line in kept]
-        validations = [r for r in validations if r["split"] == "validation" and r["iteration"] == self.iteration]
+        self.folder.truncate_metrics(self.iteration)  # what the lost process logged after its checkpoint
+        kept = self.folder.metrics_until(self.iteration)
+        validations = [r for r in kept if r["split"] == "validation" and r["iteration"] == self.iteration]
         self.last_validation = validations[-1] if validations else None
 
     _log = Trainer._log
