@@ -140,7 +140,9 @@ SCHEMA = {
     "iterations": Key(100, _whole(1), "a whole number >= 1"),
     "batch_size": Key(32, _whole(1), "a whole number >= 1"),
     "dtype": Key("float32", _choice("float32", "float64"), "float32, float64"),
-    "compile": Key(True, _boolean, "true (fuse the twin's step with torch.compile) or false"),
+    "compile": Key(
+        True, _boolean, "true (fuse the twin's step and its backward with torch's Inductor compiler) or false"
+    ),
     "optimizer": {
         "learning_rate": Key(0.01, _number(0.0), "a number > 0, e.g. 0.01"),
         "decay_factor": Key(1.0, _number(0.0, 1.0), "a number in (0, 1]"),

@@ -60,7 +60,7 @@ class Twin(nn.Module):
     ``pseudo_derivative``: one of ``PSEUDO_DERIVATIVES`` (default the paper's
     triangle, height ``gamma`` = 0.3, half-width ``width`` = 1 in units of the
     normalised distance to threshold). ``detach_reset`` stops gradients through
-    resets. ``compile``: fuse the step and its backward with ``torch.compile``
+    resets. ``compile``: fuse the step and its backward with torch's Inductor (``engine.Fused``)
     (identical spikes; worth it for training, a compile costs seconds).
     """
 

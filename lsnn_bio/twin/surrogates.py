@@ -5,7 +5,7 @@ exactly when Brian2 does. The backward pass multiplies by a pseudo-derivative of
 the normalised distance to threshold ``x = (lhs - rhs)/|rhs|``; the paper's is
 ``gamma * max(0, 1 - |x|)`` (reference section 1.4). Each shape is a small
 autograd Function (``setup_context`` style), so a generated step that uses it can
-still be differentiated with ``torch.func`` and compiled with ``torch.compile``.
+still be differentiated with ``torch.func`` and traced and compiled by Inductor.
 """
 
 import math
