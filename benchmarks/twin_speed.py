@@ -10,7 +10,7 @@ twin's ratios against every baseline measured in the same run.
     .venv/bin/python benchmarks/twin_speed.py [--batch 256] [--steps 840] [--repeats 3] [--threads 2]
         [--device cpu|cuda] [--before COMMIT]
 
-Variants: the twin with the paper's 1-10 ms delays (eager and torch.compile), the
+Variants: the twin with the paper's 1-10 ms delays (eager and compiled by Inductor), the
 twin with delays removed (recurrent 1 ms, inputs 0 ms), a hand-written ALIF loop
 without delays, an official-style dense delay ring buffer (input and recurrent as
 one (n_pre, 10 * n_post) GEMM per step), Norse ``LSNNRecurrent`` (no delays; only
@@ -192,9 +192,9 @@ def _gemm_floor(torch, args):
 
 
 VARIANTS = {
-    "twin (paper delays 1-10 ms), torch.compile": lambda torch, a: _twin(torch, a, compile=True),
+    "twin (paper delays 1-10 ms), compiled": lambda torch, a: _twin(torch, a, compile=True),
     "twin (paper delays 1-10 ms), eager": lambda torch, a: _twin(torch, a),
-    "twin without delays, torch.compile": lambda torch, a: _twin(torch, a, delays=False, compile=True),
+    "twin without delays, compiled": lambda torch, a: _twin(torch, a, delays=False, compile=True),
     "hand-written ALIF loop, no delays": _alif_loop,
     "official-style dense delay ring buffer": _dense_ring,
     "Norse 1.1 LSNNRecurrent, no delays": _norse,

@@ -136,3 +136,26 @@ def test_compiled_kernels_give_the_eager_spikes_and_gradients(tmp_path, models, 
     assert eager_spikes.sum() > 0 and torch.equal(eager_spikes, compiled_spikes)
     for name, grad in eager_grads.items():
         torch.testing.assert_close(compiled_grads[name], grad, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_sparse_synapses_give_the_dense_gradients(smnist_spec, poisson_raster, monkeypatch):
+    """The sMNIST network's delayed synapses run as CSR products (forward, spike gradients, weight gradients
+    accumulated in place at the synapses that exist); forced dense, the same trial must give the same spikes
+    and, at the synapses that exist, the same gradients."""
+    from lsnn_bio.twin import delivery
+
+    x = torch.tensor(poisson_raster(60, 80, 150.0, 1e-3, seed=4, batch=3))
+    results = []
+    for dense_below in (delivery.DENSE_BELOW, 10**12):
+        monkeypatch.setattr(delivery, "DENSE_BELOW", dense_below)
+        twin = Twin(smnist_spec, dtype=torch.float64)
+        result = twin({"pixels": x})
+        (result.outputs["out"].pow(2).mean() + sum(s.mean() for s in result.spikes.values())).backward()
+        grads = {n: w.grad * twin.mask(n) for n, w in twin.weights.items()}
+        results.append((twin.delivery.dense, torch.cat([s.flatten() for s in result.spikes.values()]), grads))
+    (sparse, sparse_spikes, sparse_grads), (dense, dense_spikes, dense_grads) = results
+    assert not sparse and dense
+    assert sparse_spikes.sum() > 0 and torch.equal(sparse_spikes, dense_spikes)
+    assert any(g.abs().sum() > 0 for g in sparse_grads.values())
+    for name, g in dense_grads.items():
+        torch.testing.assert_close(sparse_grads[name], g, rtol=1e-9, atol=1e-12, msg=name)

@@ -107,3 +107,38 @@ def test_forward_equals_stepping_and_continues_from_a_state(store_recall_spec):
     torch.testing.assert_close(
         torch.cat([first.outputs["out"], second.outputs["out"]]), whole.outputs["out"], rtol=0, atol=1e-12
     )
+
+
+def _gradients(twin, rasters, together):
+    """Gradients of the summed loss of ``rasters``: every trial run before one backward pass, or one at a time."""
+    twin.zero_grad()
+    losses = []
+    for x in rasters:
+        result = twin({"symbols": x})
+        loss = result.outputs["out"].pow(2).mean() + sum(s.mean() for s in result.spikes.values())
+        if together:
+            losses.append(loss)
+        else:
+            loss.backward()
+    if together:
+        sum(losses).backward()
+    return {name: p.grad.clone() for name, p in twin.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_trials_alive_at_once_keep_their_own_buffers(store_recall_spec, compile):
+    """The workspace lends a trial's large buffers between calls; two trials alive at once (two losses summed, BPTT
+    across ``twin.step``) must not share them, and reusing them must not change a bit."""
+    twin = Twin(store_recall_spec, dtype=torch.float64, compile=compile)
+    generator = torch.Generator().manual_seed(3)
+    rasters = [(torch.rand(120, 3, 100, generator=generator) < 0.08).double() for _ in range(2)]
+    alone = _gradients(twin, rasters, together=False)
+    assert alone and all(g.abs().sum() > 0 for g in alone.values())
+    for together in (True, False, True):
+        again = _gradients(twin, rasters, together)
+        assert again.keys() == alone.keys()
+        for name, g in alone.items():
+            torch.testing.assert_close(again[name], g, rtol=1e-12, atol=1e-15, msg=name)
+    fresh = _gradients(Twin(store_recall_spec, dtype=torch.float64, compile=compile), rasters, together=False)
+    for name, g in alone.items():
+        assert torch.equal(fresh[name], g), name

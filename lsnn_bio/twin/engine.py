@@ -17,7 +17,6 @@ import warnings
 from typing import NamedTuple
 
 import torch
-import torch.utils._pytree as pytree
 
 from ..errors import LsnnBioError
 
@@ -204,30 +203,86 @@ class Fused:
         self.graphs = {}
 
     def __call__(self, *args):
-        leaves, spec = pytree.tree_flatten(args)
-        key = (spec, tuple((x.shape, x.stride(), x.dtype, x.device) for x in leaves))
+        leaves, structure = _flatten(args)
+        key = (structure, tuple((x.shape, x.stride(), x.dtype, x.device) for x in leaves))
         graph = self.graphs.get(key)
-        with torch.no_grad():
-            if graph is None:
-                graph = self.graphs[key] = self._compile(leaves, spec)
-                while len(self.graphs) > self.KEEP:
-                    del self.graphs[next(iter(self.graphs))]
-            compiled, out_spec = graph
-            return pytree.tree_unflatten(list(compiled(*leaves)), out_spec)
+        if graph is None:
+            with torch.no_grad():
+                graph = self.graphs[key] = self._compile(leaves, structure)
+            while len(self.graphs) > self.KEEP:
+                del self.graphs[next(iter(self.graphs))]
+        compiled, out_structure = graph
+        return _nest(compiled(*leaves), out_structure)  # the compiled graph records no autograd history
 
-    def _compile(self, leaves, spec):
+    def _compile(self, leaves, structure):
         from torch._inductor.compile_fx import compile_fx
         from torch.fx.experimental.proxy_tensor import make_fx
 
-        out_spec = []
+        out_structure = []
 
         def flat(*xs):
-            leaves_out, structure = pytree.tree_flatten(self.function(*pytree.tree_unflatten(list(xs), spec)))
-            out_spec.append(structure)
-            return leaves_out
+            out, layout = _flatten(self.function(*_nest(xs, structure)))
+            out_structure.append(layout)
+            return out
 
         graph = make_fx(flat)(*leaves)
-        return compile_fx(graph, leaves), out_spec[0]
+        return compile_fx(graph, leaves), out_structure[0]
+
+
+def _flatten(values):
+    """The tensors of the kernels' arguments or results (tensors, tuples of tensors, None), and how to nest them again."""
+    leaves, structure = [], []
+    for value in values:
+        if value is None:
+            structure.append(None)
+        elif isinstance(value, tuple):
+            leaves.extend(value)
+            structure.append(len(value))
+        else:
+            leaves.append(value)
+            structure.append(-1)
+    if not all(isinstance(x, torch.Tensor) for x in leaves):
+        raise TypeError("the fused kernels take tensors, tuples of tensors and None")
+    return leaves, tuple(structure)
+
+
+def _nest(leaves, structure):
+    values, start = [], 0
+    for kind in structure:
+        if kind is None:
+            values.append(None)
+        elif kind == -1:
+            values.append(leaves[start])
+            start += 1
+        else:
+            values.append(tuple(leaves[start : start + kind]))
+            start += kind
+    return tuple(values)
+
+
+class Workspace:
+    """The trial's large buffers, kept between trials of one twin.
+
+    A training loop would otherwise fault in hundreds of megabytes of fresh pages
+    every iteration (the spike history, the delivered currents, every step's
+    state), which on 2 CPU cores costs as much as the synaptic products. A trial
+    borrows a buffer and gives it back when its backward pass (or, without
+    gradients, its forward pass) is done. A trial that finds a buffer on loan,
+    because several trials are alive at once (closed-loop BPTT through
+    ``twin.step``), gets a fresh one. One buffer per name is kept.
+    """
+
+    def __init__(self):
+        self.free = {}
+
+    def take(self, name, shape, dtype, device, zero=True):
+        buffer = self.free.pop(name, None)
+        if buffer is None or buffer.shape != shape or buffer.dtype != dtype or buffer.device != device:
+            buffer = torch.empty(shape, dtype=dtype, device=device)
+        return buffer.zero_() if zero else buffer
+
+    def give(self, **buffers):
+        self.free.update((name, b) for name, b in buffers.items() if b is not None)
 
 
 class Trial:
@@ -235,6 +290,7 @@ class Trial:
 
     def __init__(self, twin, generated, kernels, inputs, state, shape, record_grad, input_grad):
         self.twin, self.kernels, self.packing = twin, kernels, twin.packing(generated)
+        self.workspace = twin.workspace
         self.types = generated.types
         self.delivery = twin.delivery
         self.inputs, self.start = inputs, state
@@ -257,31 +313,44 @@ class Trial:
         )
         # The history of pushed spikes: index s + max_delay holds step s; the first max_delay rows are the past.
         P = delivery.max_delay
-        history = torch.zeros(steps + P, delivery.n_sources, batch, dtype=dtype, device=device)
+        take = self.workspace.take
+        history = take("history", (steps + P, delivery.n_sources, batch), dtype, device)
         history[:P] = self.start.history.permute(0, 2, 1)
         for name, source in delivery.sources.items():
             if source.is_input:
                 history[P:, source.offset : source.offset + source.size] = self.inputs[name].permute(0, 2, 1)
         self.history = history
         self.times = torch.arange(self.start.step, self.start.step + steps, dtype=dtype, device=device)
-        self.currents = torch.zeros(steps if self.record_grad else 1, delivery.n_cat, batch, dtype=dtype, device=device)
-        outputs = [[] for _ in packing.outputs]
+        # Every step's delivery overwrites its currents; without synapses through the history they stay 0.
+        shape = (steps if self.record_grad else 1, delivery.n_cat, batch)
+        self.currents = take("currents", shape, dtype, device, zero=self.prepared is None)
         first, last = packing.pushed_rows
-        self.states = []
         packed = packing.pack(self.start.neurons)
+        # With gradients, step t's state is kept in states[t]; each new state is copied there, so that
+        # the kernels' output is recycled by the allocator instead of faulting in fresh pages every step.
+        self.states = (
+            take("states", (steps, packing.width, batch), dtype, device, zero=False) if self.record_grad else None
+        )
+        outputs = None
         for t in range(steps):
             current = self.currents[t if self.record_grad else 0]
             if self.prepared is not None:
                 delivery.current(self.prepared, history[t : t + delivery.lags].view(-1, batch), current)
             if self.record_grad:
-                self.states.append(packed)
+                packed = self.states[t].copy_(packed)
             packed, values, pushed = self.kernels.forward(packed, current, self.params, self.times[t])
+            if outputs is None:  # returned to the caller: fresh tensors, never the workspace's
+                outputs = tuple(torch.empty((steps,) + v.shape, dtype=v.dtype, device=v.device) for v in values)
             for trace, value in zip(outputs, values):
-                trace.append(value)
+                trace[t] = value
             if pushed is not None:
                 history[t + P, first:last] = pushed
         self.final = packing.unpack(packed, self.types["State"])
-        return tuple(torch.stack(trace) for trace in outputs)
+        self.past = history[steps:].permute(0, 2, 1).contiguous()
+        if not self.record_grad:
+            self.workspace.give(history=history, currents=self.currents)
+            self.history = self.currents = None
+        return outputs
 
     def _split(self, tensors):
         count = len(self.twin.delayed_projections)
@@ -289,8 +358,7 @@ class Trial:
         return dict(zip(self.twin.delayed_projections, tensors[:count])), tuple(tensors[count:end])
 
     def final_state(self):
-        past = self.history[self.steps :].permute(0, 2, 1).contiguous()
-        return TwinState(self.final, past, self.start.step + self.steps)
+        return TwinState(self.final, self.past, self.start.step + self.steps)
 
     # ------------------------------------------------------------------ backward
 
@@ -305,7 +373,11 @@ class Trial:
         ]
         P, lags = delivery.max_delay, delivery.lags
         # current_grads[t] = d loss / d current[t]; zero past the trial, where later steps' spikes would arrive.
-        current_grads = torch.zeros(steps + lags, delivery.n_cat, batch, dtype=dtype, device=device)
+        # Rows before that are written (step t) before any step reads them (steps before t).
+        current_grads = self.workspace.take(
+            "current_grads", (steps + lags, delivery.n_cat, batch), dtype, device, zero=False
+        )
+        current_grads[steps:] = 0
         prepared = self.prepared
         all_synapses = twin.dense_gradient and prepared is not None and not delivery.dense
         accumulators = [torch.zeros_like(p) for p in self.params]
@@ -337,11 +409,14 @@ class Trial:
                     delivery.accumulate(prepared, self.history[t + P], future)
                 if input_grads is not None:
                     delivery.spike_gradient(prepared.emission, future, input_grads[t])
-        self.states = self.currents = None  # what only the backward loop needed
         weight_grads = {}
         if self.prepared is not None:
             extra = (self.history, current_grads[:steps].permute(0, 2, 1)) if all_synapses else ()
             weight_grads = delivery.weight_gradients(self.prepared, weights, twin.delays_of(delivery), *extra)
+        self.workspace.give(
+            history=self.history, currents=self.currents, states=self.states, current_grads=current_grads
+        )
+        self.states = self.currents = self.history = None  # what only the backward loop needed
         grads_x = ()
         if self.input_grad:
             grads_x = tuple(self._input_gradient(input_grads, name, x) for name, x in self.inputs.items())

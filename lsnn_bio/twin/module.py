@@ -147,6 +147,13 @@ class Twin(nn.Module):
             self._cache[key] = engine.Kernels(generated, self.packing(generated), compile=self.compile_kernels)
         return self._cache[key]
 
+    @property
+    def workspace(self):
+        """The trials' large buffers, kept between calls (``engine.Workspace``); dropped when pickled or copied."""
+        if "workspace" not in self._cache:
+            self._cache["workspace"] = engine.Workspace()
+        return self._cache["workspace"]
+
     def packing(self, generated):
         key = ("packing", generated.layout.recorded)
         if key not in self._cache:
