@@ -142,3 +142,18 @@ def test_trials_alive_at_once_keep_their_own_buffers(store_recall_spec, compile)
     fresh = _gradients(Twin(store_recall_spec, dtype=torch.float64, compile=compile), rasters, together=False)
     for name, g in alone.items():
         assert torch.equal(fresh[name], g), name
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_a_final_state_survives_the_next_trial(store_recall_spec, batch):
+    """A trial's final state (spikes still travelling included) is the caller's: the buffers the next trial borrows
+    from the workspace must not be in it, whatever the batch (with one trial a permuted slice is already contiguous)."""
+    twin = Twin(store_recall_spec, dtype=torch.float64)
+    x = inputs(steps=50, batch=batch)
+    with torch.no_grad():
+        state = twin(x).final_state
+        kept = [t.clone() for t in state.neurons] + [state.history.clone()]
+        twin({"symbols": 1 - x["symbols"]})  # another trial, other spikes
+    assert state.history.abs().sum() > 0
+    for before, now in zip(kept, list(state.neurons) + [state.history]):
+        assert torch.equal(before, now)

@@ -346,7 +346,9 @@ class Trial:
             if pushed is not None:
                 history[t + P, first:last] = pushed
         self.final = packing.unpack(packed, self.types["State"])
-        self.past = history[steps:].permute(0, 2, 1).contiguous()
+        # A copy, always: with one trial in the batch the permuted slice is already contiguous and would be a view of
+        # the workspace's history, which the next trial overwrites.
+        self.past = history[steps:].permute(0, 2, 1).clone(memory_format=torch.contiguous_format)
         if not self.record_grad:
             self.workspace.give(history=history, currents=self.currents)
             self.history = self.currents = None
