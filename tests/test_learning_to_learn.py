@@ -282,6 +282,19 @@ def test_recipe_predictions_branch_from_the_state_after_k_examples(l2l_regressio
         assert answer[0] == pytest.approx(episode[1, k, 0], rel=1e-12, abs=1e-12)
 
 
+def test_recipe_paired_scores_each_function_as_the_summary_does(l2l_regression_run):
+    """The paired comparison's per-function MSE averages to the summary's test_mse; its statistics see a shift."""
+    run, _, summary = l2l_regression_run
+    paired = recipe("l2l_paired")
+    per_function, _ = paired.per_function_mse(run / "checkpoint.safetensors", twin_dtype="checkpoint")
+    assert len(per_function) == summary["test_functions"]
+    assert per_function.mean() == pytest.approx(summary["test_mse"], rel=1e-5)
+    shifted = paired.paired(per_function, per_function + np.linspace(-0.1, 0.3, len(per_function)))
+    assert shifted["mean_difference"] == pytest.approx(0.1)
+    assert shifted["first_better"] > shifted["second_better"] > 0
+    assert paired.paired(per_function, per_function)["t_test_p"] == 1.0
+
+
 # ------------------------------------------------------------------------------------------ the command line
 
 

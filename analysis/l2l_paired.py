@@ -1,0 +1,89 @@
+"""Is one learning-to-learn network better than another on the same new functions? A paired comparison.
+
+    python analysis/l2l_paired.py runs/l2l_regression/checkpoint.safetensors runs/l2l_regression_lif/checkpoint.safetensors
+
+Both checkpoints must come from the same task (so the held-out functions are the same). Each network (float64
+twin of its trained weights) runs every function of ``--split``; its ``test_mse`` per function (the mean over
+the second half of the episode, as in summary.json) is compared function by function: the mean difference with
+its standard error, how many functions each network predicts better, and the paired t-test and Wilcoxon
+signed-rank p-values (scipy). This covers the variability across functions only: each network is one training
+run, and training seeds are not sampled.
+"""
+
+import argparse
+import json
+
+import numpy as np
+
+
+def per_function_mse(checkpoint, split="test", twin_dtype="float64", batch_size=64):
+    """(functions,) MSE over the second half of each held-out episode, and the task's name of the run."""
+    import torch
+
+    from lsnn_bio.learning_to_learn import regression_batches, trained_twin
+    from lsnn_bio.trained import load_trained
+    from lsnn_bio.training.regression import window_predictions
+
+    trained = load_trained(checkpoint)
+    if trained.task.name != "function_regression":
+        raise SystemExit(f"{checkpoint}: not a function_regression checkpoint (task '{trained.task.name}')")
+    twin = trained_twin(trained, twin_dtype)
+    errors = []
+    for batch in regression_batches(trained.task, split, None, batch_size):
+        with torch.no_grad():
+            result = twin({trained.input: torch.as_tensor(batch.inputs, dtype=twin.dtype)})
+        predictions = window_predictions(result.outputs[trained.readout], torch.as_tensor(batch.windows)).double()
+        squared = ((predictions.numpy() - batch.targets) ** 2).mean(axis=-1)  # (functions, examples)
+        errors.append(squared[:, squared.shape[1] // 2 :].mean(axis=1))
+    return np.concatenate(errors), trained.experiment.config.get("task")
+
+
+def paired(first, second):
+    """Statistics of ``second - first`` per function (positive: the first network is better)."""
+    from scipy import stats
+
+    first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if first.shape != second.shape or first.ndim != 1 or len(first) < 2:
+        raise SystemExit(f"need two equally long lists of at least 2 functions, got {first.shape} and {second.shape}")
+    difference = second - first
+    differs = bool(np.any(difference != 0))
+    return {
+        "functions": len(first),
+        "first_mse": float(first.mean()),
+        "second_mse": float(second.mean()),
+        "mean_difference": float(difference.mean()),
+        "standard_error": float(difference.std(ddof=1) / np.sqrt(len(first))),
+        "first_better": int((difference > 0).sum()),
+        "second_better": int((difference < 0).sum()),
+        "t_test_p": float(stats.ttest_rel(first, second).pvalue) if differs else 1.0,
+        "wilcoxon_p": float(stats.wilcoxon(first, second).pvalue) if differs else 1.0,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("first", help="checkpoint of the first network (e.g. the LSNN)")
+    parser.add_argument("second", help="checkpoint of the second network (e.g. its LIF-only control)")
+    parser.add_argument("--split", default="test", choices=["validation", "test"])
+    parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    args = parser.parse_args(argv)
+    first, task = per_function_mse(args.first, args.split)
+    second, other = per_function_mse(args.second, args.split)
+    if task != other:
+        raise SystemExit(f"the two checkpoints were trained on different tasks ({task} and {other})")
+    result = paired(first, second)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(
+        f"{args.split} MSE over {result['functions']} functions: first {result['first_mse']:.4f}, second {result['second_mse']:.4f}"
+    )
+    print(
+        f"second - first: {result['mean_difference']:.4f} +- {result['standard_error']:.4f} (s.e.); "
+        f"first better on {result['first_better']}, second on {result['second_better']}; "
+        f"paired t-test p = {result['t_test_p']:.2g}, Wilcoxon p = {result['wilcoxon_p']:.2g}"
+    )
+
+
+if __name__ == "__main__":
+    main()
