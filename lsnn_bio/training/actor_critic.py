@@ -26,7 +26,7 @@ from ..files import write_atomically
 from ..twin import Twin
 from . import checkpoint as checkpoints
 from .a2c import a2c_loss, actor_critic_settings, advantages, held_random_policy, play
-from .run_folder import CHECKPOINT, SUMMARY, RunFolder
+from .run_folder import CHECKPOINT, SUMMARY
 from .trainer import Trainer, TrainingDiverged, _json
 
 __all__ = ["ActorCriticTrainer", "a2c_loss", "actor_critic_settings", "advantages", "play"]
@@ -36,28 +36,14 @@ class ActorCriticTrainer:
     """Trains the policy and value readouts of a network on a closed-loop task (``meta_rl_navigation``)."""
 
     def __init__(self, experiment, out, device="cpu", resume=False, iterations=None, progress=True, overwrite=False):
-        self.experiment, self.config = experiment, experiment.config
-        self.folder = RunFolder(out, resume=resume, overwrite=overwrite)  # before any work: is --out usable?
-        self.out = self.folder.path
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise LsnnBioError("--device cuda was asked for, but torch sees no CUDA device here (accepted: cpu)")
-        self.progress = progress
-        if iterations is not None:
-            self.config["iterations"] = int(iterations)
+        self._open(experiment, out, device, resume, iterations, progress, overwrite)
         existing = self.out / CHECKPOINT
-        self.settings = actor_critic_settings(self.config)
-        self.config["actor_critic"] = dict(self.settings)
-
-        seed = self.config["seed"]
-        torch.manual_seed(seeds.torch_seed(seed, "torch"))
-        self.spec = experiment.network()
-        self.task = experiment.task(self.spec.dt)
         if not hasattr(self.task, "environment"):
             raise LsnnBioError(
                 f"{experiment.source}: task '{self.task.name}' is not a closed-loop task (accepted: meta_rl_navigation)"
             )
-        self.config["task"] = {"name": self.task.name, **self.task.options}
+        self.settings = actor_critic_settings(self.config)
+        self.config["actor_critic"] = dict(self.settings)
         self.input = self._input_name()
         self.policy, self.value = self._readout(self.settings["policy"], 2), self._readout(self.settings["value"], 1)
         self.steps_per_decision = decision_steps(self.settings["decision_ms"], self.task.dt_ms)
@@ -74,7 +60,7 @@ class ActorCriticTrainer:
             betas=tuple(opt.get("betas", (0.9, 0.999))),
             eps=opt.get("eps", 1e-8),
         )
-        self.train_rng = seeds.generator(seed, "train_batches")
+        self.train_rng = seeds.generator(self.config["seed"], "train_batches")
         self.iteration = 0
         self.stopped_early = False
         self.last_validation = None
@@ -101,6 +87,7 @@ class ActorCriticTrainer:
             width=pseudo["width"],
         )
 
+    _open = Trainer._open  # the same run folder, device, seed, network and task
     _input_name = Trainer._input_name  # the same rule: the experiment's input, or the network's only one
 
     def _readout(self, name, size):

@@ -50,27 +50,8 @@ class Trainer:
     """
 
     def __init__(self, experiment, out, device="cpu", resume=False, iterations=None, progress=True, overwrite=False):
-        self.experiment, self.config = experiment, experiment.config
-        self.folder = RunFolder(out, resume=resume, overwrite=overwrite)  # before any work: is --out usable?
-        self.out = self.folder.path
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise LsnnBioError("--device cuda was asked for, but torch sees no CUDA device here (accepted: cpu)")
-        self.progress = progress
-        if iterations is not None:
-            if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-                raise LsnnBioError(
-                    f"--iterations {iterations!r}: not a whole number of iterations (accepted: 1 or more)"
-                )
-            self.config["iterations"] = iterations
+        self._open(experiment, out, device, resume, iterations, progress, overwrite)
         existing = self.out / CHECKPOINT
-
-        seed = self.config["seed"]
-        torch.manual_seed(seeds.torch_seed(seed, "torch"))
-        self.spec = experiment.network()
-        self.task = experiment.task(self.spec.dt)
-        # Every task option, defaults and the network's dt included, goes into the checkpoint.
-        self.config["task"] = {"name": self.task.name, **self.task.options}
         self.input = self._input_name()
         self.readout = self._readout_name()
         pseudo = self.config["pseudo_derivative"]
@@ -100,9 +81,9 @@ class Trainer:
                 connectivity=rewiring.get("connectivity"),
                 l1=rewiring.get("l1", 0.0),
                 temperature=rewiring.get("temperature", 0.0),
-                seed=seeds.torch_seed(seed, "rewiring"),
+                seed=seeds.torch_seed(self.config["seed"], "rewiring"),
             )
-        self.train_rng = seeds.generator(seed, "train_batches")
+        self.train_rng = seeds.generator(self.config["seed"], "train_batches")
         self.iteration = 0
         self.stopped_early = False
         self.last_validation = None
@@ -120,6 +101,27 @@ class Trainer:
         self._mark_boundary()
 
     # ------------------------------------------------------------------ set-up
+
+    def _open(self, experiment, out, device, resume, iterations, progress, overwrite):
+        """What every trainer does first: check the run folder and the device, then seed and build network and task."""
+        self.experiment, self.config = experiment, experiment.config
+        self.folder = RunFolder(out, resume=resume, overwrite=overwrite)  # before any work: is --out usable?
+        self.out = self.folder.path
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise LsnnBioError("--device cuda was asked for, but torch sees no CUDA device here (accepted: cpu)")
+        self.progress = progress
+        if iterations is not None:
+            if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+                raise LsnnBioError(
+                    f"--iterations {iterations!r}: not a whole number of iterations (accepted: 1 or more)"
+                )
+            self.config["iterations"] = iterations
+        torch.manual_seed(seeds.torch_seed(self.config["seed"], "torch"))
+        self.spec = experiment.network()
+        self.task = experiment.task(self.spec.dt)
+        # Every task option, defaults and the network's dt included, goes into the checkpoint.
+        self.config["task"] = {"name": self.task.name, **self.task.options}
 
     def _input_name(self):
         names = list(self.spec.inputs)
