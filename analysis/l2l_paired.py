@@ -16,17 +16,23 @@ import json
 import numpy as np
 
 
-def per_function_mse(checkpoint, split="test", twin_dtype="float64", batch_size=64):
-    """(functions,) MSE over the second half of each held-out episode, and the task's name of the run."""
-    import torch
-
-    from lsnn_bio.learning_to_learn import regression_batches, trained_twin
+def load(checkpoint):
+    """The trained network of a ``function_regression`` checkpoint (``load_trained``)."""
     from lsnn_bio.trained import load_trained
-    from lsnn_bio.training.regression import window_predictions
 
     trained = load_trained(checkpoint)
     if trained.task.name != "function_regression":
         raise SystemExit(f"{checkpoint}: not a function_regression checkpoint (task '{trained.task.name}')")
+    return trained
+
+
+def per_function_mse(trained, split="test", twin_dtype="float64", batch_size=64):
+    """(functions,) MSE over the second half of each held-out episode of ``split``."""
+    import torch
+
+    from lsnn_bio.learning_to_learn import regression_batches, trained_twin
+    from lsnn_bio.training.regression import window_predictions
+
     twin = trained_twin(trained, twin_dtype)
     errors = []
     for batch in regression_batches(trained.task, split, None, batch_size):
@@ -35,7 +41,7 @@ def per_function_mse(checkpoint, split="test", twin_dtype="float64", batch_size=
         predictions = window_predictions(result.outputs[trained.readout], torch.as_tensor(batch.windows)).double()
         squared = ((predictions.numpy() - batch.targets) ** 2).mean(axis=-1)  # (functions, examples)
         errors.append(squared[:, squared.shape[1] // 2 :].mean(axis=1))
-    return np.concatenate(errors), trained.experiment.config.get("task")
+    return np.concatenate(errors)
 
 
 def paired(first, second):
@@ -67,11 +73,19 @@ def main(argv=None):
     parser.add_argument("--split", default="test", choices=["validation", "test"])
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
     args = parser.parse_args(argv)
-    first, task = per_function_mse(args.first, args.split)
-    second, other = per_function_mse(args.second, args.split)
-    if task != other:
-        raise SystemExit(f"the two checkpoints were trained on different tasks ({task} and {other})")
-    result = paired(first, second)
+    from lsnn_bio.errors import LsnnBioError
+
+    try:
+        networks = load(args.first), load(args.second)
+    except LsnnBioError as error:  # a missing or foreign checkpoint: one line, as the lsnn-bio commands say it
+        raise SystemExit(f"l2l_paired: {error}") from None
+    tasks = [n.experiment.config["task"] for n in networks]
+    differ = sorted(k for k in tasks[0].keys() | tasks[1].keys() if tasks[0].get(k) != tasks[1].get(k))
+    if differ:
+        raise SystemExit(
+            f"l2l_paired: the two checkpoints' tasks differ in {', '.join(differ)}: not the same functions"
+        )
+    result = paired(*(per_function_mse(n, args.split) for n in networks))
     if args.json:
         print(json.dumps(result, indent=2))
         return

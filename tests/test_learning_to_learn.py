@@ -286,7 +286,7 @@ def test_recipe_paired_scores_each_function_as_the_summary_does(l2l_regression_r
     """The paired comparison's per-function MSE averages to the summary's test_mse; its statistics see a shift."""
     run, _, summary = l2l_regression_run
     paired = recipe("l2l_paired")
-    per_function, _ = paired.per_function_mse(run / "checkpoint.safetensors", twin_dtype="checkpoint")
+    per_function = paired.per_function_mse(paired.load(run / "checkpoint.safetensors"), twin_dtype="checkpoint")
     assert len(per_function) == summary["test_functions"]
     assert per_function.mean() == pytest.approx(summary["test_mse"], rel=1e-5)
     shifted = paired.paired(per_function, per_function + np.linspace(-0.1, 0.3, len(per_function)))
