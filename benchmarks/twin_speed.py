@@ -7,8 +7,8 @@ input density. Printed per variant: microseconds per time step (forward +
 backward, median of --repeats) and the peak memory one iteration adds; then the
 twin's ratios against every baseline measured in the same run.
 
-    .venv/bin/python benchmarks/twin_speed.py [--batch 256] [--steps 840] [--repeats 3] [--threads 2]
-        [--device cpu|cuda] [--before COMMIT]
+    .venv/bin/python benchmarks/twin_speed.py [--batch 256] [--steps 840] [--repeats 5] [--warmup 3] [--threads 2]
+        [--device cpu|cuda] [--huge-pages on|off] [--before COMMIT] [--only NAMES]
 
 Variants: the twin with the paper's 1-10 ms delays (eager and compiled by Inductor), the
 twin with delays removed (recurrent 1 ms, inputs 0 ms), a hand-written ALIF loop
@@ -214,8 +214,10 @@ def _child(name, args):
         iteration = VARIANTS[name](torch, args)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the model and its inputs exist
     start = time.perf_counter()
-    iteration()  # warm-up: compilation, caches, allocator
+    iteration()  # the first call: compilation, caches
     warmup = time.perf_counter() - start
+    for _ in range(args.warmup - 1):  # until the allocator and autograd's buffers reach their steady state
+        iteration()
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()
@@ -243,9 +245,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=840)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first (the first one is reported)")
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument(
+        "--huge-pages",
+        choices=["on", "off"],
+        default="on",
+        help="torch's CPU allocator asks for 2 MB pages for large tensors in every variant (THP_MEM_ALLOC_ENABLE=1, "
+        "as the lsnn-bio command sets it); off: 4 kB pages, every fresh tensor faulted in page by page",
+    )
     parser.add_argument("--before", metavar="COMMIT", help="also measure the twin of this older commit")
     parser.add_argument("--only", help="comma-separated substrings: run only matching variants")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -269,8 +279,10 @@ def main():
 
     print(
         f"sMNIST network (80 in, 120 LIF + 100 ALIF, 10 out), batch {args.batch}, {args.steps} steps, float32, "
-        f"device {args.device}, {args.threads} threads, torch {torch.__version__}; median of {args.repeats}"
+        f"device {args.device}, {args.threads} threads, torch {torch.__version__}; median of {args.repeats} after {args.warmup} warm-up; "
+        f"huge pages {args.huge_pages}"
     )
+    environment = dict(os.environ, THP_MEM_ALLOC_ENABLE="1" if args.huge_pages == "on" else "0")
     results = {}
     for name in names:
         command = [
@@ -284,6 +296,8 @@ def main():
             str(args.steps),
             "--repeats",
             str(args.repeats),
+            "--warmup",
+            str(args.warmup),
             "--threads",
             str(args.threads),
             "--device",
@@ -291,7 +305,7 @@ def main():
         ]
         if before_root:
             command += ["--before-root", before_root]
-        run = subprocess.run(command, capture_output=True, text=True)
+        run = subprocess.run(command, capture_output=True, text=True, env=environment)
         lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
         if run.returncode or not lines:
             reason = (run.stderr.strip().splitlines() or ["failed"])[-1]

@@ -65,9 +65,10 @@ class Prepared:
 class Delivery:
     """Every synapse that delivers through the spike history: from inputs (any delay) and populations (delay >= 1)."""
 
-    def __init__(self, sources, projections, routes, delays):
+    def __init__(self, sources, projections, routes, delays, connected):
         """``sources``: [(name, size, is_input)]; ``projections``: [(name, source, route)];
-        ``routes``: {route: size} in the step's order; ``delays``: {projection: (n_pre, n_post) potential delays}."""
+        ``routes``: {route: size} in the step's order; ``delays``: {projection: (n_pre, n_post) potential delays};
+        ``connected``: {projection: (n_pre, n_post) bool}, the synapses present now (DEEP R keeps their number)."""
         self.sources, offset = {}, 0
         for name, size, is_input in sources:
             self.sources[name] = Source(name, size, offset, is_input)
@@ -85,9 +86,9 @@ class Delivery:
             + [0]
         )
         self.lags = self.max_delay + 1
-        possible = sum(int((delays[n] >= s.min_delay).sum()) for n, s, _ in self.projections)
+        present = sum(int(((delays[n] >= s.min_delay) & connected[n]).sum()) for n, s, _ in self.projections)
         entries = self.lags * self.n_sources * self.n_cat
-        self.dense = entries <= DENSE_BELOW or possible / max(entries, 1) > DENSE_ABOVE_DENSITY
+        self.dense = entries <= DENSE_BELOW or present / max(entries, 1) > DENSE_ABOVE_DENSITY
 
     def rows(self, source, i, delay):
         """Window rows of presynaptic neurons ``i`` of ``source`` pushed ``delay`` steps ago (oldest lag first)."""
@@ -257,7 +258,12 @@ class Delivery:
 
 
 def _csr(crow, col, values, size):
-    """A CSR tensor from checked indices (torch calls its sparse CSR support 'beta': exact here, and tested)."""
+    """A CSR tensor from checked indices (torch calls its sparse CSR support 'beta': exact here, and tested).
+
+    Indices are 32-bit where they fit, as MKL's sparse products want them: 64-bit ones are converted on every call.
+    """
+    if values.device.type == "cpu" and max(size) < 2**31 and values.numel() < 2**31:
+        crow, col = crow.to(torch.int32), col.to(torch.int32)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)

@@ -70,6 +70,11 @@ class Packing:
         """Neuron-major (n_state, batch): each field a contiguous block of rows, each neuron's batch contiguous."""
         return torch.cat([getattr(state, field).T for field in self.state], dim=0)
 
+    def pack_into(self, state, out):
+        """``pack`` written field by field into ``out``: fused, it writes each value once, without a packed copy."""
+        for field, (a, b) in self.state.items():
+            out[a:b].copy_(getattr(state, field).T)
+
     def unpack(self, packed, State):
         return State(**{field: packed[a:b].T for field, (a, b) in self.state.items()})
 
@@ -92,6 +97,12 @@ class Kernels:
         outputs, pushed = packing.outputs, packing.pushed
         continuous = [f for f in packing.state if f not in generated.layout.discrete]
         discrete = [f for f in packing.state if f in generated.layout.discrete]
+        continuous_rows = [packing.state[f] for f in continuous]
+        pushed_rows, start = [], 0
+        for name in pushed:
+            size = packing.sizes[f"{name[len('pushed__') :]}__i"]
+            pushed_rows.append((start, start + size))
+            start += size
 
         def consts_like(packed):
             return Consts(
@@ -101,20 +112,20 @@ class Kernels:
                 )
             )
 
-        def forward(packed, current, params, t_steps):
+        def forward(packed, current, params, t_steps, out_state, out_values, out_pushed):
             state = packing.unpack(packed, State)
             drive = Drive(*(current[a:b].T for a, b in drive_fields))
             new, out = values(state, drive, Params(*params), consts_like(packed), t_steps)
             named = out._asdict()
-            spikes = [named[n] for n in pushed]
-            # pushed spikes come back transposed, as the history stores them: (n_pushed, batch)
-            return (
-                packing.pack(new),
-                tuple(named[n] for n in outputs),
-                torch.cat(spikes, dim=1).T.contiguous() if spikes else None,
-            )
+            packing.pack_into(new, out_state)
+            for trace, name in zip(out_values, outputs):
+                trace.copy_(named[name])
+            for (a, b), name in zip(pushed_rows, pushed):  # transposed, as the history stores them
+                out_pushed[a:b].copy_(named[name].T)
 
-        def backward(packed, current, params, t_steps, cot_state, cot_outputs, cot_pushed):
+        def backward(
+            packed, current, params, t_steps, cot_state, cot_outputs, cot_pushed, out_cot_state, out_cot_current, totals
+        ):
             # Differentiated with respect to each field (views), never the packed tensors: the gradient of a
             # slice of a packed tensor would be a full-width tensor per field.
             fields = {f: packed[a:b].T for f, (a, b) in packing.state.items()}
@@ -131,13 +142,10 @@ class Kernels:
                     tuple(named[n] for n in pushed),
                 )
 
-            offsets = [0]
-            for name in pushed:
-                offsets.append(offsets[-1] + packing.sizes[f"{name[len('pushed__') :]}__i"])
             cotangent = (
-                tuple(cot_state[a:b].T for a, b in (packing.state[f] for f in continuous)),
+                tuple(cot_state[a:b].T for a, b in continuous_rows),
                 cot_outputs,
-                tuple(cot_pushed[:, offsets[k] : offsets[k + 1]] for k in range(len(pushed))),
+                tuple(cot_pushed[:, a:b] for a, b in pushed_rows),
             )
             _, pullback = torch.func.vjp(
                 continuous_step,
@@ -146,8 +154,14 @@ class Kernels:
                 params,
             )
             g_state, g_drive, g_params = pullback(cotangent)
-            g_current = torch.cat([g.T for g in g_drive]) if g_drive else current.new_zeros(current.shape)
-            return torch.cat([g.T for g in g_state], dim=0), g_current, g_params
+            for (a, b), g in zip(continuous_rows, g_state):
+                out_cot_state[a:b].copy_(g.T)
+            if not g_drive:
+                out_cot_current.zero_()
+            for (a, b), g in zip(drive_fields, g_drive):  # the routes cover every row of the currents
+                out_cot_current[a:b].copy_(g.T)
+            for total, g in zip(totals, g_params):
+                total.add_(g)
 
         self.eager = {"forward": forward, "backward": backward}
         self.active = dict(self.eager)
@@ -158,28 +172,26 @@ class Kernels:
     def compiled(self):
         return self.active["forward"] is not self.eager["forward"]
 
-    def forward(self, *args):
-        return self._call("forward", args)
+    def bind(self, name, args):
+        """The ``name`` kernel for arguments laid out like ``args``, to be called with the same layout at every step.
 
-    def backward(self, *args):
-        return self._call("backward", args)
-
-    def _call(self, name, args):
+        Compiling happens here, on the trial's first step; should it fail (no C++
+        compiler, an unsupported device), the kernels say so once and run eagerly.
+        """
         function = self.active[name]
         if function is self.eager[name]:
-            return function(*args)
+            return function
         try:
-            return function(*args)
-        except Exception as error:  # compilation failed: the eager step computes the same, or raises the real error
-            result = self.eager[name](*args)
+            return function.bind(args)
+        except Exception as error:  # the eager step computes the same, or raises the real error on its first call
             self.active = dict(self.eager)
             warnings.warn(
-                f"torch.compile of the twin's step failed ({type(error).__name__}: "
+                f"compiling the twin's step failed ({type(error).__name__}: "
                 f"{str(error).strip().splitlines()[0][:200]}); running eagerly (same results, slower)",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
-            return result
+            return self.eager[name]
 
 
 class Fused:
@@ -189,8 +201,11 @@ class Fused:
     also evaluates its guards and autograd wrappers, about 100 us per call on
     2 CPU cores, as long as the fused sMNIST step itself; a trial makes two such
     calls per time step. The trial guarantees what the guards check (grad mode
-    off, the same shapes, strides and dtypes at every step), so the graph is
-    keyed here by the layout of its arguments and called without them.
+    off, the same shapes, strides and dtypes at every step, arguments that do not
+    overlap in memory), so the graph is looked up once per trial by the layout of
+    its arguments and then called without checks. The kernels write their results
+    into arguments (the next state, the traces, the history), which Inductor fuses
+    into the kernels that compute them: no copy per step.
     Built on ``make_fx`` and Inductor's ``compile_fx``, torch's own compilation
     pipeline below Dynamo (not public API: any failure falls back to eager in
     ``Kernels``).
@@ -202,7 +217,7 @@ class Fused:
         self.function = function
         self.graphs = {}
 
-    def __call__(self, *args):
+    def bind(self, args):
         leaves, structure = _flatten(args)
         key = (structure, tuple((x.shape, x.stride(), x.dtype, x.device) for x in leaves))
         graph = self.graphs.get(key)
@@ -211,22 +226,29 @@ class Fused:
                 graph = self.graphs[key] = self._compile(leaves, structure)
             while len(self.graphs) > self.KEEP:
                 del self.graphs[next(iter(self.graphs))]
-        compiled, out_structure = graph
-        return _nest(compiled(*leaves), out_structure)  # the compiled graph records no autograd history
+        return lambda *args: graph(*_leaves(args))  # the compiled graph records no autograd history
+
+    def __call__(self, *args):
+        self.bind(args)(*args)
 
     def _compile(self, leaves, structure):
         from torch._inductor.compile_fx import compile_fx
         from torch.fx.experimental.proxy_tensor import make_fx
 
-        out_structure = []
-
         def flat(*xs):
-            out, layout = _flatten(self.function(*_nest(xs, structure)))
-            out_structure.append(layout)
-            return out
+            self.function(*_nest(xs, structure))
+            return []
 
-        graph = make_fx(flat)(*leaves)
-        return compile_fx(graph, leaves), out_structure[0]
+        # Traced and compiled on copies: tracing runs the function, whose writes must not reach the caller's
+        # tensors, and the copies tell the compiler that no two arguments share memory.
+        copies = [x.clone() for x in leaves]
+        return compile_fx(make_fx(flat)(*copies), copies)
+
+
+def _windows(buffer, lags, count, start=0):
+    """Rows t .. t + lags - 1 of a contiguous (rows, a, b) buffer, each as a (lags * a, b) view, for t from ``start``."""
+    _, a, b = buffer.shape
+    return buffer.as_strided((count, lags * a, b), (a * b, b, 1), buffer.storage_offset() + start * a * b).unbind(0)
 
 
 def _flatten(values):
@@ -244,6 +266,17 @@ def _flatten(values):
     if not all(isinstance(x, torch.Tensor) for x in leaves):
         raise TypeError("the fused kernels take tensors, tuples of tensors and None")
     return leaves, tuple(structure)
+
+
+def _leaves(values):
+    """``_flatten``'s tensors, without its checks: called twice per time step."""
+    leaves = []
+    for value in values:
+        if type(value) is tuple:
+            leaves.extend(value)
+        elif value is not None:
+            leaves.append(value)
+    return leaves
 
 
 def _nest(leaves, structure):
@@ -325,32 +358,44 @@ class Trial:
         shape = (steps if self.record_grad else 1, delivery.n_cat, batch)
         self.currents = take("currents", shape, dtype, device, zero=self.prepared is None)
         first, last = packing.pushed_rows
-        packed = packing.pack(self.start.neurons)
-        # With gradients, step t's state is kept in states[t]; each new state is copied there, so that
-        # the kernels' output is recycled by the allocator instead of faulting in fresh pages every step.
-        self.states = (
-            take("states", (steps, packing.width, batch), dtype, device, zero=False) if self.record_grad else None
-        )
-        outputs = None
+        # Step t reads its state from states[t] and writes the next one into states[t + 1], kept for the backward
+        # pass; without gradients, two buffers take turns. The last step writes the caller's final state.
+        if self.record_grad:
+            self.states = take("states", (steps, packing.width, batch), dtype, device, zero=False)
+            turns = self.states
+        else:
+            self.states = None
+            turns = [take(f"turn{k}", (packing.width, batch), dtype, device, zero=False) for k in range(2)]
+        final = torch.empty(packing.width, batch, dtype=dtype, device=device)
+        turns[0].copy_(packing.pack(self.start.neurons))
+        sizes = twin.output_sizes_packed(packing)
+        outputs = tuple(torch.empty(steps, batch, n, dtype=dtype, device=device) for n in sizes)  # the caller's
+        # Every step's views, made one tensor at a time: indexing inside the loop costs microseconds per view.
+        if self.record_grad:
+            reads, currents = self.states.unbind(0), self.currents.unbind(0)
+            writes = reads[1:] + (final,)
+        else:
+            reads, currents = [turns[t % 2] for t in range(steps)], [self.currents[0]] * steps
+            writes = reads[1:] + [final]
+        windows = _windows(history, delivery.lags, steps)
+        traces = list(zip(*(trace.unbind(0) for trace in outputs))) if outputs else [()] * steps
+        pushed = history[P:, first:last].unbind(0) if packing.pushed else [None] * steps
+        times, params, prepared = self.times.unbind(0), self.params, self.prepared
+        forward = None
         for t in range(steps):
-            current = self.currents[t if self.record_grad else 0]
-            if self.prepared is not None:
-                delivery.current(self.prepared, history[t : t + delivery.lags].view(-1, batch), current)
-            if self.record_grad:
-                packed = self.states[t].copy_(packed)
-            packed, values, pushed = self.kernels.forward(packed, current, self.params, self.times[t])
-            if outputs is None:  # returned to the caller: fresh tensors, never the workspace's
-                outputs = tuple(torch.empty((steps,) + v.shape, dtype=v.dtype, device=v.device) for v in values)
-            for trace, value in zip(outputs, values):
-                trace[t] = value
-            if pushed is not None:
-                history[t + P, first:last] = pushed
+            if prepared is not None:
+                delivery.current(prepared, windows[t], currents[t])
+            args = (reads[t], currents[t], params, times[t], writes[t], traces[t], pushed[t])
+            if forward is None:
+                forward = self.kernels.bind("forward", args)
+            forward(*args)
+        packed = final if steps else turns[0].clone()
         self.final = packing.unpack(packed, self.types["State"])
         # A copy, always: with one trial in the batch the permuted slice is already contiguous and would be a view of
         # the workspace's history, which the next trial overwrites.
         self.past = history[steps:].permute(0, 2, 1).clone(memory_format=torch.contiguous_format)
         if not self.record_grad:
-            self.workspace.give(history=history, currents=self.currents)
+            self.workspace.give(history=history, currents=self.currents, turn0=turns[0], turn1=turns[1])
             self.history = self.currents = None
         return outputs
 
@@ -382,35 +427,45 @@ class Trial:
         current_grads[steps:] = 0
         prepared = self.prepared
         all_synapses = twin.dense_gradient and prepared is not None and not delivery.dense
-        accumulators = [torch.zeros_like(p) for p in self.params]
-        cot_state = torch.zeros(packing.continuous, batch, dtype=dtype, device=device)
+        accumulators = tuple(torch.zeros_like(p) for p in self.params)
+        # d loss / d state after step t, read by step t, and before it, written by step t: two buffers take turns.
+        cot_states = [torch.zeros(packing.continuous, batch, dtype=dtype, device=device) for _ in range(2)]
         cot_pushed = torch.zeros(packing.pushed_rows[1] - packing.pushed_rows[0], batch, dtype=dtype, device=device)
         input_grads = (
             torch.zeros(steps, delivery.n_sources, batch, dtype=dtype, device=device) if self.input_grad else None
         )
+        states, currents, times = self.states.unbind(0), self.currents.unbind(0), self.times.unbind(0)
+        futures = _windows(current_grads, lags, steps)  # the currents a spike pushed at step t reaches (delay >= 0)
+        reached = _windows(current_grads, lags - 1, steps, start=1)  # ... and those of delays >= 1
+        spikes = self.history[P:].unbind(0)
+        cotangents = list(zip(*(g.unbind(0) for g in gradients))) if gradients else [()] * steps
+        written = current_grads.unbind(0)
+        per_input = input_grads.unbind(0) if input_grads is not None else None
+        spike_cotangent = cot_pushed.T if packing.pushed else None
+        backward = None
         for t in range(steps - 1, -1, -1):
-            if packing.pushed:  # the steps a spike pushed now can reach (delay >= 1)
-                delivery.spike_gradient(
-                    prepared.populations, current_grads[t + 1 : t + lags].view(-1, batch), cot_pushed
-                )
-            cot_state, cot_current, cot_params = self.kernels.backward(
-                self.states[t],
-                self.currents[t],
+            if packing.pushed:
+                delivery.spike_gradient(prepared.populations, reached[t], cot_pushed)
+            args = (
+                states[t],
+                currents[t],
                 self.params,
-                self.times[t],
-                cot_state,
-                tuple(g[t] for g in gradients),
-                cot_pushed.T if packing.pushed else None,
+                times[t],
+                cot_states[t % 2],
+                cotangents[t],
+                spike_cotangent,
+                cot_states[(t + 1) % 2],
+                written[t],
+                accumulators,
             )
-            for total, g in zip(accumulators, cot_params):
-                total.add_(g)
-            current_grads[t] = cot_current
+            if backward is None:
+                backward = self.kernels.bind("backward", args)
+            backward(*args)
             if prepared is not None:
-                future = current_grads[t : t + lags].view(-1, batch)
                 if not all_synapses:
-                    delivery.accumulate(prepared, self.history[t + P], future)
-                if input_grads is not None:
-                    delivery.spike_gradient(prepared.emission, future, input_grads[t])
+                    delivery.accumulate(prepared, spikes[t], futures[t])
+                if per_input is not None:
+                    delivery.spike_gradient(prepared.emission, futures[t], per_input[t])
         weight_grads = {}
         if self.prepared is not None:
             extra = (self.history, current_grads[:steps].permute(0, 2, 1)) if all_synapses else ()

@@ -127,7 +127,13 @@ class Twin(nn.Module):
             for p in self.delayed_projections
         ]
         routes = {route: self.spec.size_of(route.split("__")[0]) for route in generated.layout.drive}
-        return Delivery(sources, projections, routes, {p: self.synapses[p].delay for p in self.delayed_projections})
+        return Delivery(
+            sources,
+            projections,
+            routes,
+            {p: self.synapses[p].delay for p in self.delayed_projections},
+            {p: self.synapses[p].mask for p in self.delayed_projections},
+        )
 
     @property
     def sources(self):
