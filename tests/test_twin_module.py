@@ -89,10 +89,12 @@ def test_bad_inputs_and_records_are_named(store_recall_spec):
         twin(inputs(), record=[("B", "v")])
 
 
-def test_forward_equals_stepping_and_continues_from_a_state(store_recall_spec):
-    """The open-loop engine, the closed-loop step, and a trial split in two chunks all compute the same network."""
+@pytest.mark.parametrize("compile", [False, True])
+def test_forward_equals_stepping_and_continues_from_a_state(store_recall_spec, compile):
+    """The open-loop engine, the closed-loop step, and a trial split in two chunks all compute the same network
+    (compiled, the kernels write each step's state, traces and spikes into the trial's buffers)."""
     spec = store_recall_spec
-    twin = Twin(spec, dtype=torch.float64)
+    twin = Twin(spec, dtype=torch.float64, compile=compile)
     x = inputs()
     whole = twin(x)
     state = twin.initial_state(2)
@@ -144,11 +146,11 @@ def test_trials_alive_at_once_keep_their_own_buffers(store_recall_spec, compile)
         assert torch.equal(fresh[name], g), name
 
 
-@pytest.mark.parametrize("batch", [1, 3])
-def test_a_final_state_survives_the_next_trial(store_recall_spec, batch):
+@pytest.mark.parametrize("batch, compile", [(1, False), (3, False), (1, True)])
+def test_a_final_state_survives_the_next_trial(store_recall_spec, batch, compile):
     """A trial's final state (spikes still travelling included) is the caller's: the buffers the next trial borrows
     from the workspace must not be in it, whatever the batch (with one trial a permuted slice is already contiguous)."""
-    twin = Twin(store_recall_spec, dtype=torch.float64)
+    twin = Twin(store_recall_spec, dtype=torch.float64, compile=compile)
     x = inputs(steps=50, batch=batch)
     with torch.no_grad():
         state = twin(x).final_state
