@@ -159,3 +159,28 @@ def test_a_final_state_survives_the_next_trial(store_recall_spec, batch, compile
     assert state.history.abs().sum() > 0
     for before, now in zip(kept, list(state.neurons) + [state.history]):
         assert torch.equal(before, now)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        lambda r: r.outputs["out"].sum() + r.spikes["ALIF"].sum(),  # gradients expanded: stride 0
+        lambda r: r.outputs["out"].permute(1, 2, 0).contiguous().pow(2).mean(),  # permuted; no spike term
+        lambda r: r.outputs["out"][-5:].pow(2).mean(),  # zero before the last steps
+    ],
+    ids=["sum", "permuted", "last-steps"],
+)
+def test_compiled_gradients_accept_any_loss(store_recall_spec, loss):
+    """Autograd hands the trial its outputs' gradients in whatever layout the loss made (expanded, permuted, None);
+    the compiled kernels must take each and give the eager gradients."""
+    generator = torch.Generator().manual_seed(5)
+    x = (torch.rand(60, 3, 100, generator=generator) < 0.08).double()
+    grads = []
+    for compile in (False, True):
+        twin = Twin(store_recall_spec, dtype=torch.float64, compile=compile)
+        loss(twin({"symbols": x})).backward()
+        assert twin._kernels(()).compiled == compile
+        grads.append({n: p.grad.clone() for n, p in twin.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and any(g.abs().sum() > 0 for g in grads[0].values())
+    for name, g in grads[0].items():
+        torch.testing.assert_close(grads[1][name], g, rtol=1e-9, atol=1e-12, msg=name)

@@ -165,8 +165,8 @@ class Kernels:
 
         self.eager = {"forward": forward, "backward": backward}
         self.active = dict(self.eager)
-        if compile:
-            self.active = {name: Fused(f) for name, f in self.eager.items()}
+        if compile:  # with the positions of the arguments each kernel writes into
+            self.active = {"forward": Fused(forward, writes=(4, 5, 6)), "backward": Fused(backward, writes=(7, 8, 9))}
 
     @property
     def compiled(self):
@@ -213,8 +213,9 @@ class Fused:
 
     KEEP = 8  # argument layouts kept compiled (batch sizes, recorded variables); the oldest is dropped
 
-    def __init__(self, function):
+    def __init__(self, function, writes):
         self.function = function
+        self.writes = writes  # positions of the arguments the function writes into
         self.graphs = {}
 
     def bind(self, args):
@@ -239,10 +240,14 @@ class Fused:
             self.function(*_nest(xs, structure))
             return []
 
-        # Traced and compiled on copies: tracing runs the function, whose writes must not reach the caller's
-        # tensors, and the copies tell the compiler that no two arguments share memory.
-        copies = [x.clone() for x in leaves]
-        return compile_fx(make_fx(flat)(*copies), copies)
+        # The arguments written into are traced and compiled as copies: tracing runs the function, whose writes must
+        # not reach the caller's tensors, and the copies tell the compiler that they share no memory with the others.
+        # The others are passed as they are: their strides (a loss's gradient may be expanded, stride 0) are what
+        # the compiled graph is specialised on.
+        counts = [0 if kind is None else 1 if kind == -1 else kind for kind in structure]  # leaves per argument
+        owners = [k for k, count in enumerate(counts) for _ in range(count)]
+        examples = [x.clone() if k in self.writes else x for x, k in zip(leaves, owners)]
+        return compile_fx(make_fx(flat)(*examples), examples)
 
 
 def _windows(buffer, lags, count, start=0):
