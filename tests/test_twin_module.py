@@ -2,6 +2,7 @@
 
 import copy
 import io
+import warnings
 
 import pytest
 import torch
@@ -184,3 +185,35 @@ def test_compiled_gradients_accept_any_loss(store_recall_spec, loss):
     assert grads[0].keys() == grads[1].keys() and any(g.abs().sum() > 0 for g in grads[0].values())
     for name, g in grads[0].items():
         torch.testing.assert_close(grads[1][name], g, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_a_failed_compile_falls_back_to_eager_with_one_warning(store_recall_spec, monkeypatch):
+    """No C++ compiler, an unsupported device: the compiled twin says so once and computes the eager results."""
+    import torch._inductor.compile_fx
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("no compiler here\nsecond line")
+
+    monkeypatch.setattr(torch._inductor.compile_fx, "compile_fx", fail)
+    x = inputs(steps=40, batch=2)
+    runs = []
+    for compile in (True, False):
+        twin = Twin(store_recall_spec, dtype=torch.float64, compile=compile)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = twin(x)
+            result.outputs["out"].pow(2).mean().backward()
+        messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        assert messages == (
+            [
+                "compiling the twin's step failed (RuntimeError: no compiler here); running eagerly "
+                "(same results, slower)"
+            ]
+            if compile
+            else []
+        )
+        assert not twin._kernels(()).compiled
+        runs.append((result.spikes["ALIF"], [p.grad.clone() for p in twin.parameters() if p.grad is not None]))
+    assert torch.equal(runs[0][0], runs[1][0])
+    for a, b in zip(runs[0][1], runs[1][1]):
+        assert torch.equal(a, b)
