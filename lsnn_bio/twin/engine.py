@@ -9,7 +9,7 @@ step's vector-Jacobian product (``torch.func.vjp`` of the same generated
 function, which recomputes the step's intermediates, so nothing else is stored)
 and the synapses' transposed products, whose cost follows the synapses that
 exist. Both loops call ``Kernels``: the step and its vjp, eager or fused by
-``torch.compile``, each writing its results straight into the trial's buffers.
+Inductor (``Fused``), each writing its results straight into the trial's buffers.
 """
 
 import contextlib
@@ -82,12 +82,15 @@ class Packing:
 class Kernels:
     """The generated step as a forward and a backward (vjp) function on packed tensors, eager or compiled.
 
-    ``forward(S, current, params, t) -> (S', outputs, pushed)`` runs the values-only
-    step; ``backward(S, current, params, t, dS', doutputs, dpushed) -> (dS, dcurrent,
+    ``forward(S, current, params, t, S', outputs, pushed)`` runs the values-only
+    step from the packed state S and writes the next state into S', this step's
+    outputs into ``outputs`` and its pushed spikes into ``pushed`` (a row of the
+    history). ``backward(S, current, params, t, dS', doutputs, dpushed, dS, dcurrent,
     dparams)`` is the vjp of the full step with respect to the continuous state,
-    the currents and the parameters. With ``compile``, each is fused into a few
-    kernels by ``Fused``; should compiling fail (no C++ compiler, an unsupported
-    device), the kernels say so once and run eagerly: the same results, slower.
+    the currents and the parameters: it writes dS and dcurrent and adds to the
+    dparams totals. With ``compile``, each is fused into a few kernels by
+    ``Fused``; should compiling fail (no C++ compiler, an unsupported device), the
+    kernels say so once and run eagerly: the same results, slower.
     """
 
     def __init__(self, generated, packing, compile=False):
@@ -228,9 +231,6 @@ class Fused:
             while len(self.graphs) > self.KEEP:
                 del self.graphs[next(iter(self.graphs))]
         return lambda *args: graph(*_leaves(args))  # the compiled graph records no autograd history
-
-    def __call__(self, *args):
-        self.bind(args)(*args)
 
     def _compile(self, leaves, structure):
         from torch._inductor.compile_fx import compile_fx
