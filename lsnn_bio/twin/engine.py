@@ -35,11 +35,12 @@ class Packing:
     """Where each field of the step's state and outputs lives in the few tensors the kernels exchange.
 
     A compiled call costs tens of microseconds per argument it checks and
-    unpacks, so the kernels take and return packed tensors: the state as one
-    (batch, n_state) tensor (continuous fields first, then the discrete
-    lastspike/not_refractory ones no gradient flows through), the synapses'
-    currents as the (n_cat, batch) product the delivery writes, and the pushed
-    spikes as one (batch, n_pushed) tensor, in the history's row order.
+    unpacks, so the kernels read and write packed tensors, neuron-major (each
+    neuron's batch contiguous): the state as one (n_state, batch) tensor
+    (continuous fields first, then the discrete lastspike/not_refractory ones no
+    gradient flows through), the synapses' currents as the (n_cat, batch) product
+    the delivery writes, and the pushed spikes as rows ``pushed_rows`` of the
+    history, each population in its block ``pushed_blocks`` of them.
     """
 
     def __init__(self, generated, twin):
@@ -55,23 +56,15 @@ class Packing:
         outputs = generated.types["Outputs"]._fields
         self.outputs = [n for n in outputs if not n.startswith("pushed__")]
         self.pushed = [n for n in outputs if n.startswith("pushed__")]
-        sources = twin.delivery.sources
-        self.pushed_rows = (
-            sources[self.pushed[0][len("pushed__") :]].offset if self.pushed else 0,
-            twin.delivery.n_sources,
-        )
-        assert [sources[n[len("pushed__") :]].offset for n in self.pushed] == sorted(
-            sources[n[len("pushed__") :]].offset for n in self.pushed
-        )
+        pushed = [twin.delivery.sources[n[len("pushed__") :]] for n in self.pushed]
+        first = pushed[0].offset if pushed else 0
+        self.pushed_rows = (first, twin.delivery.n_sources)
+        self.pushed_blocks = [(s.offset - first, s.offset + s.size - first) for s in pushed]
         self.routes = {name: (r.offset, r.offset + r.size) for name, r in twin.delivery.routes.items()}
         self.sizes = {f"{p}__i": twin.spec.size_of(p) for p in twin.spec.populations}
 
-    def pack(self, state):
-        """Neuron-major (n_state, batch): each field a contiguous block of rows, each neuron's batch contiguous."""
-        return torch.cat([getattr(state, field).T for field in self.state], dim=0)
-
     def pack_into(self, state, out):
-        """``pack`` written field by field into ``out``: fused, it writes each value once, without a packed copy."""
+        """``state`` into the (n_state, batch) tensor ``out``, field by field: fused, each value is written once."""
         for field, (a, b) in self.state.items():
             out[a:b].copy_(getattr(state, field).T)
 
@@ -101,11 +94,7 @@ class Kernels:
         continuous = [f for f in packing.state if f not in generated.layout.discrete]
         discrete = [f for f in packing.state if f in generated.layout.discrete]
         continuous_rows = [packing.state[f] for f in continuous]
-        pushed_rows, start = [], 0
-        for name in pushed:
-            size = packing.sizes[f"{name[len('pushed__') :]}__i"]
-            pushed_rows.append((start, start + size))
-            start += size
+        pushed_blocks = packing.pushed_blocks
 
         def consts_like(packed):
             return Consts(
@@ -123,7 +112,7 @@ class Kernels:
             packing.pack_into(new, out_state)
             for trace, name in zip(out_values, outputs):
                 trace.copy_(named[name])
-            for (a, b), name in zip(pushed_rows, pushed):  # transposed, as the history stores them
+            for (a, b), name in zip(pushed_blocks, pushed):  # transposed, as the history stores them
                 out_pushed[a:b].copy_(named[name].T)
 
         def backward(
@@ -148,7 +137,7 @@ class Kernels:
             cotangent = (
                 tuple(cot_state[a:b].T for a, b in continuous_rows),
                 cot_outputs,
-                tuple(cot_pushed[:, a:b] for a, b in pushed_rows),
+                tuple(cot_pushed[:, a:b] for a, b in pushed_blocks),
             )
             _, pullback = torch.func.vjp(
                 continuous_step,
@@ -372,7 +361,7 @@ class Trial:
             self.states = None
             turns = [take(f"turn{k}", (packing.width, batch), dtype, device, zero=False) for k in range(2)]
         final = torch.empty(packing.width, batch, dtype=dtype, device=device)
-        turns[0].copy_(packing.pack(self.start.neurons))
+        packing.pack_into(self.start.neurons, turns[0])
         sizes = twin.output_sizes_packed(packing)
         outputs = tuple(torch.empty(steps, batch, n, dtype=dtype, device=device) for n in sizes)  # the caller's
         # Every step's views, made one tensor at a time: indexing inside the loop costs microseconds per view.
@@ -394,8 +383,7 @@ class Trial:
             if forward is None:
                 forward = self.kernels.bind("forward", args)
             forward(*args)
-        packed = final if steps else turns[0].clone()
-        self.final = packing.unpack(packed, self.types["State"])
+        self.final = packing.unpack(final, self.types["State"])  # checks.inputs: at least one step
         # A copy, always: with one trial in the batch the permuted slice is already contiguous and would be a view of
         # the workspace's history, which the next trial overwrites.
         self.past = history[steps:].permute(0, 2, 1).clone(memory_format=torch.contiguous_format)
