@@ -242,12 +242,14 @@ def _child(name, args):
 
 
 def main():
+    from lsnn_bio.cli import _count  # the command's own check of a whole number >= 1
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=840)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first (the first one is reported)")
-    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--batch", type=_count, default=256)
+    parser.add_argument("--steps", type=_count, default=840)
+    parser.add_argument("--repeats", type=_count, default=5)
+    parser.add_argument("--warmup", type=_count, default=3, help="untimed iterations first (the first one is reported)")
+    parser.add_argument("--threads", type=_count, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument(
         "--huge-pages",
