@@ -10,7 +10,8 @@ twin's ratios against every baseline measured in the same run.
     .venv/bin/python benchmarks/twin_speed.py [--batch 256] [--steps 840] [--repeats 5] [--warmup 3] [--threads 2]
         [--device cpu|cuda] [--huge-pages on|off] [--before COMMIT] [--only NAMES]
 
-Variants: the twin with the paper's 1-10 ms delays (eager and compiled by Inductor), the
+Variants: the twin with the paper's 1-10 ms delays (eager and compiled by Inductor; and
+compiled with the gradients DEEP R asks for: every potential synapse, 8x those present), the
 twin with delays removed (recurrent 1 ms, inputs 0 ms), a hand-written ALIF loop
 without delays, an official-style dense delay ring buffer (input and recurrent as
 one (n_pre, 10 * n_post) GEMM per step), Norse ``LSNNRecurrent`` (no delays; only
@@ -46,7 +47,7 @@ def _loss(outputs, spikes):
     return outputs[-28:].mean(0).logsumexp(-1).mean() + sum(s.mean() for s in spikes)
 
 
-def _twin(torch, args, delays=True, compile=False, root=ROOT):
+def _twin(torch, args, delays=True, compile=False, root=ROOT, deep_r=False):
     sys.path.insert(0, str(root))
     import lsnn_bio
     from lsnn_bio.twin import Twin
@@ -74,6 +75,7 @@ def _twin(torch, args, delays=True, compile=False, root=ROOT):
         twin = Twin(spec, dtype=torch.float32, device=args.device, compile=True)
     else:
         twin = Twin(spec, dtype=torch.float32, device=args.device)
+    twin.dense_gradient = deep_r  # what DEEP R asks for: the gradient of every potential synapse, absent ones too
     x = _inputs(torch, args.steps, args.batch, args.device)
 
     def iteration():
@@ -194,6 +196,7 @@ def _gemm_floor(torch, args):
 VARIANTS = {
     "twin (paper delays 1-10 ms), compiled": lambda torch, a: _twin(torch, a, compile=True),
     "twin (paper delays 1-10 ms), eager": lambda torch, a: _twin(torch, a),
+    "twin (paper delays), compiled, DEEP R gradients": lambda torch, a: _twin(torch, a, compile=True, deep_r=True),
     "twin without delays, compiled": lambda torch, a: _twin(torch, a, delays=False, compile=True),
     "hand-written ALIF loop, no delays": _alif_loop,
     "official-style dense delay ring buffer": _dense_ring,

@@ -22,6 +22,15 @@ class MissingFolderError(OutputPathError, FileNotFoundError):
     """The folder to write into does not exist."""
 
 
+def cache_root():
+    """The cache folder of compiled code (Brian2 binaries, the twin's spike kernels): ``$LSNN_BIO_CACHE``,
+    ``$XDG_CACHE_HOME/lsnn-bio`` or ``~/.cache/lsnn-bio`` (not created here)."""
+    if os.environ.get("LSNN_BIO_CACHE"):
+        return Path(os.environ["LSNN_BIO_CACHE"]).expanduser().absolute()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser().absolute() / "lsnn-bio"
+
+
 def check_writable(path):
     """``path`` as a Path if a file can be written there; else one line saying what is in the way."""
     path = Path(path)

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from ..errors import LsnnBioError
+from ..files import cache_root as root
 from ..files import write_atomically
 
 SOURCE_SUFFIXES = {".c", ".cpp", ".h", ".hpp", ".cu", ".cuh"}
@@ -39,14 +40,6 @@ DEFAULT_SECONDS = {"cpp_standalone": 30, "cuda_standalone": 150}  # before this 
 
 class CompileError(LsnnBioError, RuntimeError):
     """The C++/CUDA compiler failed on generated code (its output is in the working folder's ``make.log``)."""
-
-
-def root():
-    """The cache folder (created on demand): ``$LSNN_BIO_CACHE``, ``$XDG_CACHE_HOME/lsnn-bio`` or ``~/.cache/lsnn-bio``."""
-    if os.environ.get("LSNN_BIO_CACHE"):
-        return Path(os.environ["LSNN_BIO_CACHE"]).expanduser().absolute()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser().absolute() / "lsnn-bio"
 
 
 def _host():

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import native
+
 DENSE_BELOW = 50_000  # weight-matrix entries (lags * n_sources * n_cat) up to which a dense GEMM beats sparse kernels
 DENSE_ABOVE_DENSITY = 0.25  # fraction of present synapses above which a dense GEMM wins anyway
 
@@ -186,7 +188,8 @@ class Delivery:
 
     def accumulate(self, prepared, spikes, future):
         """Weight gradients of the spikes pushed at one step, (n_sources, batch), given G[s:s + lags]:
-        every potential synapse where dense, the present ones (sampled) where sparse."""
+        every potential synapse where dense, the present ones (sampled) where sparse and the C kernel of
+        ``spike_gradients`` is not available."""
         if prepared.gradient is None:  # accumulated in place: a fresh product per step costs a third more
             e = prepared.emission
             prepared.gradient = (
@@ -222,6 +225,44 @@ class Delivery:
             else:
                 grad[i, j] = prepared.gradient.values()[position]
             result[name] = grad
+        return result
+
+    def spike_gradients(self, delays, history, gradients, present=None):
+        """{projection: (n_pre, n_post)} weight gradients, from the spikes that exist (``native``, CPU).
+
+        ``history`` as the trial keeps it (max_delay + steps rows, the first ones
+        pushed before the trial); ``gradients`` (max_delay + steps + lags, n_cat,
+        batch): row max_delay + t holds d loss / d current at step t, and the rows
+        outside the trial are zero. Every potential synapse gets its gradient at its own
+        delay (DEEP R), or only those ``present`` ({projection: bool mask}).
+        """
+        table = []
+        for name, source, route in self.projections:
+            d = delays[name]
+            keep = d >= source.min_delay if present is None else present[name] & (d >= source.min_delay)
+            i, j = torch.nonzero(keep, as_tuple=True)
+            table.append((name, i, j, source.offset + i, route.offset + j, d[i, j]))
+        rows = torch.cat([entry[3] for entry in table])
+        order = torch.argsort(rows, stable=True)
+        row_start = torch.zeros(self.n_sources + 1, dtype=torch.int64)
+        row_start[1:] = torch.bincount(rows, minlength=self.n_sources).cumsum(0)
+        per_synapse = torch.empty(len(rows), dtype=torch.float64)
+        per_synapse[order] = native.spike_gradients(
+            history,
+            gradients,
+            self.max_delay,
+            self.lags,
+            row_start,
+            torch.cat([entry[4] for entry in table])[order].to(torch.int32),
+            torch.cat([entry[5] for entry in table])[order].to(torch.int32),
+            torch.get_num_threads(),
+        )
+        result, start = {}, 0
+        for name, i, j, *_ in table:
+            grad = history.new_zeros(delays[name].shape)
+            grad[i, j] = per_synapse[start : start + len(i)].to(history.dtype)
+            result[name] = grad
+            start += len(i)
         return result
 
     def _all_synapse_gradients(self, weights, delays, history, gradients):

@@ -8,8 +8,11 @@ pushed spikes; the backward loop walks back through the steps calling the
 step's vector-Jacobian product (``torch.func.vjp`` of the same generated
 function, which recomputes the step's intermediates, so nothing else is stored)
 and the synapses' transposed products, whose cost follows the synapses that
-exist. Both loops call ``Kernels``: the step and its vjp, eager or fused by
-Inductor (``Fused``), each writing its results straight into the trial's buffers.
+exist. Sparse synapses' weight gradients are summed once, after the loop, over
+the spikes that exist (``native``), or per step by torch where that kernel
+cannot be compiled or the device is a GPU. Both loops call ``Kernels``: the
+step and its vjp, eager or fused by Inductor (``Fused``), each writing its
+results straight into the trial's buffers.
 """
 
 import contextlib
@@ -19,6 +22,7 @@ from typing import NamedTuple
 import torch
 
 from ..errors import LsnnBioError
+from . import native
 
 SMALL_WORK = 16_384  # batch x neurons below which one thread beats several (thread wake-ups cost more than the work)
 
@@ -412,14 +416,18 @@ class Trial:
             for g, n in zip(gradients, sizes)
         ]
         P, lags = delivery.max_delay, delivery.lags
-        # current_grads[t] = d loss / d current[t]; zero past the trial, where later steps' spikes would arrive.
-        # Rows before that are written (step t) before any step reads them (steps before t).
+        # current_grads[P + t] = d loss / d current[t]; zero before the trial (the spikes still travelling at its start
+        # reach it) and past it (where later steps' spikes would arrive). Rows in between are written (step t) before
+        # any step reads them (steps before t).
         current_grads = self.workspace.take(
-            "current_grads", (steps + lags, delivery.n_cat, batch), dtype, device, zero=False
+            "current_grads", (P + steps + lags, delivery.n_cat, batch), dtype, device, zero=False
         )
-        current_grads[steps:] = 0
+        current_grads[:P] = 0
+        current_grads[P + steps :] = 0
         prepared = self.prepared
         all_synapses = twin.dense_gradient and prepared is not None and not delivery.dense
+        from_spikes = prepared is not None and not delivery.dense and native.available(device)
+        per_step = prepared is not None and not all_synapses and not from_spikes
         accumulators = tuple(torch.zeros_like(p) for p in self.params)
         # d loss / d state after step t, read by step t, and before it, written by step t: two buffers take turns.
         cot_states = [torch.zeros(packing.continuous, batch, dtype=dtype, device=device) for _ in range(2)]
@@ -428,11 +436,13 @@ class Trial:
             torch.zeros(steps, delivery.n_sources, batch, dtype=dtype, device=device) if self.input_grad else None
         )
         states, currents, times = self.states.unbind(0), self.currents.unbind(0), self.times.unbind(0)
-        futures = _windows(current_grads, lags, steps)  # the currents a spike pushed at step t reaches (delay >= 0)
-        reached = _windows(current_grads, lags - 1, steps, start=1)  # ... and those of delays >= 1
-        spikes = self.history[P:].unbind(0)
+        # futures[P + s]: the currents that spikes pushed at step s reach (delays >= 0); reached[t]: those of delays
+        # >= 1, for the spikes of step t.
+        futures = _windows(current_grads, lags, P + steps)
+        reached = _windows(current_grads, lags - 1, steps, start=P + 1)
+        spikes = self.history.unbind(0)  # spikes[P + s]
         cotangents = list(zip(*(g.unbind(0) for g in gradients))) if gradients else [()] * steps
-        written = current_grads.unbind(0)
+        written = current_grads[P:].unbind(0)
         per_input = input_grads.unbind(0) if input_grads is not None else None
         spike_cotangent = cot_pushed.T if packing.pushed else None
         backward = None
@@ -454,15 +464,24 @@ class Trial:
             if backward is None:
                 backward = self.kernels.bind("backward", args)
             backward(*args)
-            if prepared is not None:
-                if not all_synapses:
-                    delivery.accumulate(prepared, spikes[t], futures[t])
-                if per_input is not None:
-                    delivery.spike_gradient(prepared.emission, futures[t], per_input[t])
+            if per_step:
+                delivery.accumulate(prepared, spikes[P + t], futures[P + t])
+            if per_input is not None and prepared is not None:
+                delivery.spike_gradient(prepared.emission, futures[P + t], per_input[t])
         weight_grads = {}
-        if self.prepared is not None:
-            extra = (self.history, current_grads[:steps].permute(0, 2, 1)) if all_synapses else ()
-            weight_grads = delivery.weight_gradients(self.prepared, weights, twin.delays_of(delivery), *extra)
+        if prepared is not None:
+            delays = twin.delays_of(delivery)
+            if from_spikes:
+                present = None if all_synapses else twin.masks_of(delivery)
+                weight_grads = delivery.spike_gradients(delays, self.history, current_grads, present)
+            elif all_synapses:
+                weight_grads = delivery.weight_gradients(
+                    prepared, weights, delays, self.history, current_grads[P : P + steps].permute(0, 2, 1)
+                )
+            else:
+                for row in range(P):  # spikes pushed before the trial still reach it
+                    delivery.accumulate(prepared, spikes[row], futures[row])
+                weight_grads = delivery.weight_gradients(prepared, weights, delays)
         self.workspace.give(
             history=self.history, currents=self.currents, states=self.states, current_grads=current_grads
         )

@@ -291,7 +291,10 @@ class Twin(nn.Module):
 
         ``record`` lists (population, variable) pairs to return per step (state
         variables, parameters or subexpressions such as the ALIF threshold ``A``),
-        as Brian2's StateMonitor(when='end') records them.
+        as Brian2's StateMonitor(when='end') records them. ``final_state`` is
+        detached: a trial continued from it differentiates its own steps (and the
+        spikes still travelling from the last ones), not the trial before it, as
+        truncated BPTT does; ``step`` carries gradients across every step.
         """
         checks.dtype(self)
         record = checks.record(self, record)
