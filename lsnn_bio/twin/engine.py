@@ -479,8 +479,9 @@ class Trial:
                     prepared, weights, delays, self.history, current_grads[P : P + steps].permute(0, 2, 1)
                 )
             else:
-                for row in range(P):  # spikes pushed before the trial still reach it
-                    delivery.accumulate(prepared, spikes[row], futures[row])
+                if P and bool(self.history[:P].any()):  # spikes pushed before the trial still reach it
+                    for row in range(P):
+                        delivery.accumulate(prepared, spikes[row], futures[row])
                 weight_grads = delivery.weight_gradients(prepared, weights, delays)
         self.workspace.give(
             history=self.history, currents=self.currents, states=self.states, current_grads=current_grads

@@ -17,6 +17,8 @@ import os
 import platform
 import shlex
 import subprocess
+import tempfile
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,23 +32,25 @@ FLAGS = ("-O3", "-shared", "-fPIC", "-std=c99")
 BLOCK = 16  # trials the kernel checks for spikes at once (spike_gradients.c)
 _FUNCTIONS = {torch.float32: "spike_gradients_float", torch.float64: "spike_gradients_double"}
 _loaded = {}  # "library": the CDLL, or None once compiling failed
+_lock = threading.Lock()  # one compile per process, even when threads ask at once
 
 
 def library():
     """The compiled kernels (compiled into the cache on first use), or None if they cannot be built here."""
-    if "library" not in _loaded:
-        try:
-            _loaded["library"] = _load()
-        except Exception as error:  # no compiler, a read-only cache: torch's products compute the same
-            _loaded["library"] = None
-            warnings.warn(
-                f"the twin's spike-gradient kernel could not be compiled ({type(error).__name__}: "
-                f"{str(error).strip().splitlines()[0][:200] if str(error).strip() else ''}); "
-                "using torch's sparse products (same gradients, slower)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-    return _loaded["library"]
+    with _lock:
+        if "library" not in _loaded:
+            try:
+                _loaded["library"] = _load()
+            except Exception as error:  # no compiler, a read-only cache: torch's products compute the same
+                _loaded["library"] = None
+                first_line = (str(error).strip().splitlines() or [""])[0][:200]
+                warnings.warn(
+                    f"the twin's spike-gradient kernel could not be compiled ({type(error).__name__}: {first_line}); "
+                    "using torch's sparse products (same gradients, slower)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return _loaded["library"]
 
 
 def available(device):
@@ -56,28 +60,36 @@ def available(device):
 def _load():
     compiler = shlex.split(os.environ.get("CC") or "cc")
     source = SOURCE.read_bytes()
-    key = hashlib.sha256(source + repr((compiler, FLAGS, platform.machine(), platform.system())).encode()).hexdigest()[
-        :16
-    ]
+    build = repr((compiler, FLAGS, platform.machine(), platform.system())).encode()
+    key = hashlib.sha256(source + build).hexdigest()[:16]
     folder = cache_root() / "kernels"
     path = folder / f"spike_gradients-{key}.so"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f".{path.name}.{os.getpid()}.tmp"  # renamed when whole: a reader never loads half a file
+    if path.exists():
         try:
-            subprocess.run(
-                [*compiler, *FLAGS, "-o", str(partial), str(SOURCE)],
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            os.replace(partial, path)
-        except subprocess.CalledProcessError as error:
-            raise RuntimeError(f"{' '.join(error.cmd[:1])} failed: {error.stderr.strip()}") from None
-        finally:
-            partial.unlink(missing_ok=True)
-    loaded = ctypes.CDLL(str(path))
+            return _bind(ctypes.CDLL(str(path)))
+        except OSError:  # a damaged file (a full disk, a copied cache): build it again
+            pass
+    folder.mkdir(parents=True, exist_ok=True)
+    # Built under a name of its own, then renamed: another process (or container sharing the cache) never loads
+    # half a file, and two that compile at once each rename a whole one.
+    handle, partial = tempfile.mkstemp(dir=folder, prefix=".spike_gradients-", suffix=".so.tmp")
+    os.close(handle)
+    try:
+        subprocess.run(
+            [*compiler, *FLAGS, "-o", partial, str(SOURCE)], check=True, capture_output=True, text=True, timeout=120
+        )
+        os.replace(partial, path)
+    except subprocess.CalledProcessError as error:
+        raise RuntimeError(f"{error.cmd[0]} failed: {error.stderr.strip()}") from None
+    finally:
+        Path(partial).unlink(missing_ok=True)
+    for old in folder.glob("spike_gradients-*.so"):  # earlier versions of the source (a process using one keeps it)
+        if old != path:
+            old.unlink(missing_ok=True)
+    return _bind(ctypes.CDLL(str(path)))
+
+
+def _bind(loaded):
     pointer, count = ctypes.c_void_p, ctypes.c_int64
     for name in _FUNCTIONS.values():
         getattr(loaded, name).argtypes = [pointer, pointer] + [count] * 8 + [pointer] * 5
@@ -95,15 +107,35 @@ def spike_gradients(history, gradients, past, lags, row_start, post, delay, thre
     ``row_start[i]:row_start[i + 1]`` of ``post`` and ``delay`` (0 <= delay < lags).
     ``threads`` calls each sum a share of the batch into their own total.
     """
-    kernel = getattr(library(), _FUNCTIONS[history.dtype])
+    if history.dtype not in _FUNCTIONS:
+        raise ValueError(f"spike_gradients computes in float32 or float64, not {history.dtype}")
     rows, n_sources, batch = history.shape
     n_cat = gradients.shape[1]
-    if not (history.is_contiguous() and gradients.is_contiguous() and gradients.dtype == history.dtype):
-        raise ValueError("spike_gradients needs contiguous history and gradients of one dtype")
-    if gradients.shape[0] < rows + lags - 1 or (len(delay) and not 0 <= int(delay.min()) <= int(delay.max()) < lags):
-        raise ValueError(f"spike_gradients needs delays in [0, {lags}) and {rows + lags - 1} rows of gradients")
+    tensors = (history, gradients, row_start, post, delay)
+    if not all(t.is_contiguous() and t.device.type == "cpu" for t in tensors) or gradients.dtype != history.dtype:
+        raise ValueError("spike_gradients needs contiguous CPU tensors, history and gradients of one dtype")
     if row_start.dtype != torch.int64 or post.dtype != torch.int32 or delay.dtype != torch.int32:
         raise ValueError("spike_gradients needs int64 row_start and int32 post and delay")
+    if gradients.shape[0] < rows + lags - 1 or gradients.shape[2] != batch:
+        raise ValueError(f"spike_gradients needs gradients of shape ({rows + lags - 1} or more, n_cat, {batch})")
+    if (
+        row_start.shape != (n_sources + 1,)
+        or row_start[0] != 0
+        or row_start[-1] != len(post)
+        or len(delay) != len(post)
+    ):
+        raise ValueError(f"row_start must be {n_sources + 1} offsets from 0 to the {len(post)} synapses")
+    if len(post) and (
+        bool((row_start.diff() < 0).any())
+        or not 0 <= int(post.min()) <= int(post.max()) < n_cat
+        or not 0 <= int(delay.min()) <= int(delay.max()) < lags
+    ):
+        raise ValueError(f"synapses need sorted rows, post in [0, {n_cat}) and delays in [0, {lags})")
+    if not 0 <= past <= rows:
+        raise ValueError(f"past must be between 0 and the history's {rows} rows, got {past}")
+    if library() is None:
+        raise RuntimeError("the spike-gradient kernel is not available on this machine (see the warning)")
+    kernel = getattr(library(), _FUNCTIONS[history.dtype])
     blocks = -(-batch // BLOCK)
     chunks = max(1, min(threads, blocks))
     bounds = [min(batch, BLOCK * (blocks * k // chunks)) for k in range(chunks + 1)]
