@@ -2,7 +2,8 @@
 
 Brian2 2.8 warns about a private setuptools function at import, writes a debug
 log file per process into the system temp folder (left there when the process is
-killed) and replaces ``sys.excepthook``; a library should do none of that to its users.
+killed), replaces ``sys.excepthook`` and captures every Python warning into its
+log; a library should do none of that to its users.
 """
 
 import contextlib
@@ -20,6 +21,9 @@ sys.excepthook = _hook
 brian2.prefs.logging.file_log = False
 brian2.prefs.logging.delete_log_on_exit = True
 brian2.BrianLogger.console_handler.setLevel(logging.ERROR)
+# Brian2 routes every Python warning of the process into its logger, whose console handler now shows only errors:
+# the package's own warnings (a kernel that could not be compiled, ...) and the user's would vanish.
+logging.captureWarnings(False)
 
 # The debug log (and script copy) Brian2 already opened in the system temp folder at import: removed now,
 # not at exit, so a killed process leaves nothing behind there either.

@@ -177,3 +177,14 @@ def test_the_kernel_refuses_tables_that_would_read_outside_its_buffers():
         native.spike_gradients(history, gradients[:6], 2, 3, row_start, **good, threads=1)
     with pytest.raises(ValueError, match="sorted rows"):
         native.spike_gradients(history, gradients, 2, 3, torch.tensor([0, 2, 1, 2]), **good, threads=1)
+
+
+def test_warnings_reach_the_user_after_the_package_is_imported():
+    """Brian2 captures every Python warning into its logger, which the package quiets to errors: without undoing
+    that, the kernel's (and the compiler's) fallback warnings, and the user's own, were never shown."""
+    import subprocess
+    import sys
+
+    code = "import lsnn_bio, warnings; warnings.warn('shown to the user', RuntimeWarning)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "RuntimeWarning: shown to the user" in run.stderr

@@ -217,3 +217,14 @@ def test_a_failed_compile_falls_back_to_eager_with_one_warning(store_recall_spec
     assert torch.equal(runs[0][0], runs[1][0])
     for a, b in zip(runs[0][1], runs[1][1]):
         assert torch.equal(a, b)
+
+
+def test_a_state_of_other_trials_and_steps_that_disagree_are_refused(store_recall_spec):
+    """A final state continues the same trials; ``steps=`` is for networks without inputs, never ignored."""
+    twin = Twin(store_recall_spec, dtype=torch.float64)
+    result = twin(inputs(steps=20, batch=2))
+    with pytest.raises(TwinError, match="state: it holds 2 trials, the inputs 3"):
+        twin(inputs(steps=20, batch=3), state=result.final_state)
+    with pytest.raises(TwinError, match="steps=30 disagrees with the inputs' 20 steps"):
+        twin(inputs(steps=20, batch=2), steps=30)
+    assert twin(inputs(steps=20, batch=2), steps=20, state=result.final_state).final_state.step == 40

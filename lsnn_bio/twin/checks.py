@@ -81,9 +81,20 @@ def inputs(twin, given, steps):
             raise TwinError("a network without inputs needs steps=... (and runs with batch 1)")
         shapes.add((int(steps), 1))
     shape = shapes.pop()
+    if converted and steps is not None and steps != shape[0]:
+        raise TwinError(
+            f"steps={steps!r} disagrees with the inputs' {shape[0]} steps (steps= is for networks without inputs)"
+        )
     if shape[0] <= 0 or shape[1] <= 0:
         raise TwinError(f"inputs need at least one step and one trial, got (steps, batch) = {shape}")
     return converted, shape
+
+
+def state(given, batch):
+    """A state to continue from must be of the trials given now."""
+    have = given.history.shape[1]
+    if have != batch:
+        raise TwinError(f"state: it holds {have} trials, the inputs {batch} (continue each trial from its own state)")
 
 
 def step_inputs(twin, given, state):
