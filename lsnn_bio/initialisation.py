@@ -101,12 +101,15 @@ def initialise_projections(entries, sizes, signs, seed):
 
 
 def _mask(connectivity, n_pre, n_post, rng):
+    """Exactly int(connectivity * n_pre * n_post) pairs, drawn without replacement, as the reference code draws them
+    (autapses, where forbidden, are removed afterwards, as there). Pairs drawn with replacement would collapse into
+    1 - exp(-connectivity) of the pairs: 11.3 % for 0.12."""
     if connectivity >= 1:
         return np.ones((n_pre, n_post), dtype=bool)
     count = int(n_pre * n_post * connectivity)
-    mask = np.zeros((n_pre, n_post), dtype=bool)
-    mask[rng.integers(0, n_pre, count), rng.integers(0, n_post, count)] = True
-    return mask
+    mask = np.zeros(n_pre * n_post, dtype=bool)
+    mask[rng.choice(n_pre * n_post, count, replace=False)] = True
+    return mask.reshape(n_pre, n_post)
 
 
 def _remove_autapses(mask, sources, targets, sizes):

@@ -196,3 +196,20 @@ def test_documents_load_from_memory_exactly_as_from_files(models):
     missing = {k: v for k, v in spec.documents.items() if k != "readout.yaml"}
     with pytest.raises(DocumentError, match="document 'readout.yaml' is not among the stored documents"):
         load_network("lsnn_smnist.yaml", documents=missing)
+
+
+def test_connectivity_draws_exactly_that_fraction_of_the_pairs(models):
+    """connectivity p connects int(p * n_pre * n_post) pairs, as the reference draws them (without replacement),
+    before forbidden autapses are removed; with replacement it was 1 - exp(-p): 11.3 % of the pairs for 0.12."""
+    import lsnn_bio
+
+    for seed in range(3):
+        spec = lsnn_bio.load_network(models / "lsnn_smnist.yaml", seed=seed)
+        by_entry = {}
+        for p in spec.projections:
+            by_entry.setdefault(p.entry, []).append(p)
+        pixels = by_entry["input"]  # 80 inputs onto both populations, no autapses possible
+        assert sum(len(p.i) for p in pixels) == int(80 * 220 * 0.12)
+        recurrent = by_entry["recurrent"]  # 220 x 220, the diagonal drawn and then removed
+        count = sum(len(p.i) for p in recurrent)
+        assert int(220 * 220 * 0.12) - 60 <= count <= int(220 * 220 * 0.12)
