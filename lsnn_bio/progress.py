@@ -2,20 +2,88 @@
 
 One-off work (compiling a binary, the twin's pass over every trial) prints its own line before
 the bar starts, so the bar's rate and remaining time count only the loop it shows. Bars go to
-stderr; they are off with a command's quiet or JSON flag and when stderr is not a terminal (a log
-file gets the one-off lines, not a carriage-return animation).
+stderr and are off with a command's quiet or JSON flag. When stderr is not a terminal (a log file,
+a batch job) a bar is a plain line at most once a minute instead of a carriage-return animation,
+so an hour-long training leaves a readable trail and a loop of seconds leaves nothing.
 """
 
 import sys
+import time
 
 from tqdm import tqdm
 
+LOG_EVERY_S = 60.0
 
-def bar(total, desc, *, enabled=True, unit="trial"):
-    """A tqdm bar over ``total`` items on stderr (off when ``enabled`` is False or stderr is no terminal)."""
+
+def bar(total, desc, *, enabled=True, unit="trial", initial=0):
+    """Progress over ``total`` items on stderr: a tqdm bar on a terminal, else ``LogLines``; off unless ``enabled``."""
+    if enabled and not _is_terminal(sys.stderr):
+        return LogLines(total, desc, unit=unit, initial=initial)
     return tqdm(
-        total=total, desc=desc, unit=unit, disable=None if enabled else True, file=sys.stderr, dynamic_ncols=True
+        total=total, desc=desc, unit=unit, initial=initial, disable=not enabled, file=sys.stderr, dynamic_ncols=True
     )
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+class LogLines:
+    """tqdm's update/set_postfix/write/close for a log file: one line at most every ``LOG_EVERY_S``, and a last
+    line at ``close`` if any was written (a short loop stays silent)."""
+
+    def __init__(self, total, desc, unit="trial", initial=0, every_s=None):
+        self.total, self.desc, self.unit, self.n = total, desc, unit, initial
+        self.every_s = LOG_EVERY_S if every_s is None else every_s
+        self.postfix = ""
+        self._initial = initial
+        self._started = self._last = time.monotonic()
+        self._lines, self._reported = 0, None
+
+    def update(self, n=1):
+        self.n += n
+        if time.monotonic() - self._last >= self.every_s:
+            self._line()
+
+    def set_postfix(self, figures=None, **more):
+        self.postfix = ", ".join(f"{k}={v}" for k, v in {**(figures or {}), **more}.items())
+
+    def write(self, text):
+        print(text, file=sys.stderr, flush=True)
+
+    def close(self):
+        if self._lines and self.n != self._reported:
+            self._line()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _line(self):
+        now = time.monotonic()
+        elapsed = now - self._started
+        done = self.n - self._initial
+        of = f"/{self.total}" if self.total else ""
+        rate = f", {elapsed / done:.2f} s/{self.unit}" if done else ""
+        left = ""
+        if done and self.total:
+            left = f", about {_minutes((self.total - self.n) * elapsed / done)} left"
+        figures = f" [{self.postfix}]" if self.postfix else ""
+        print(
+            f"{self.desc}: {self.n}{of} {self.unit}s after {_minutes(elapsed)}{rate}{left}{figures}",
+            file=sys.stderr,
+            flush=True,
+        )
+        self._last, self._lines, self._reported = now, self._lines + 1, self.n
+
+
+def _minutes(seconds):
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 class _Stderr:

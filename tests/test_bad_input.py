@@ -269,7 +269,7 @@ CASES = [
     (
         "out-holds-a-run",
         lambda tmp, out, ckpt: ["train", str(STORE_RECALL), "--out", str(ckpt.parent)],
-        ["already holds a run", "--resume", "--overwrite"],
+        ["already holds a finished run", "--overwrite"],
     ),
     (
         "resume-nothing",

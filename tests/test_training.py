@@ -178,13 +178,19 @@ def test_non_finite_gradients_stop_training_clearly(experiment_path, tmp_path):
         trainer.run()
 
 
-def test_existing_run_needs_resume(experiment_path, tmp_path):
+def test_existing_run_needs_resume_unless_it_is_finished(experiment_path, tmp_path):
+    """A finished run was tested and cannot be resumed, so its refusal must not point at --resume."""
     train(experiment_path, tmp_path / "run", 1).run()
+    with pytest.raises(LsnnBioError, match="already holds a finished run") as finished:
+        train(experiment_path, tmp_path / "run", 2)
+    assert "--resume" not in str(finished.value) and "--overwrite" in str(finished.value)
+    (tmp_path / "run" / "summary.json").unlink()  # what an interrupted run leaves: a checkpoint, no summary
     with pytest.raises(LsnnBioError, match="already holds a run.*use --resume"):
         train(experiment_path, tmp_path / "run", 2)
 
 
 def test_cli_train_writes_run_folder(experiment_path, tmp_path):
+    """Progress on: stderr is a pipe, as in a batch job's log, so it must get lines, not a carriage-return bar."""
     command = [
         sys.executable,
         "-m",
@@ -195,10 +201,10 @@ def test_cli_train_writes_run_folder(experiment_path, tmp_path):
         str(tmp_path / "run"),
         "--iterations",
         "2",
-        "--quiet",
     ] + [a for s in SMALL for a in ("--set", s)]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and "validation" in result.stderr, result.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["iterations"] == 2 and "test_accuracy" in summary and "test_error" in summary
     assert len([l for l in lines(tmp_path / "run") if l["split"] == "train"]) == 2

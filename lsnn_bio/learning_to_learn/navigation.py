@@ -9,9 +9,9 @@ themselves; ``simulate_navigation`` writes them as Neo (goal events, positions; 
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from ..progress import STDERR
+from ..progress import bar as progress_bar
 from ..trained import load_trained
 from .common import annotations, check_split, check_task, trained_twin
 
@@ -91,7 +91,8 @@ def validate_navigation(
     build_seconds = time.perf_counter() - start
     brian_goals, agree, differences = [], 0, []
     run_seconds = 0.0
-    for index, seed in enumerate(tqdm(episode_seeds, desc="validate", disable=not progress, dynamic_ncols=True)):
+    bar = progress_bar(len(episode_seeds), "validate", enabled=progress, unit="episode")
+    for index, seed in enumerate(episode_seeds):
         tick = time.perf_counter()
         episode = network.play(
             task.environment_options, seed, policy_noise(task.seed, split, index, decisions), std, every
@@ -101,6 +102,8 @@ def validate_navigation(
         difference = np.abs(episode.actions - twin_episode.actions[:, index]).max(axis=-1)
         agree += int((difference <= ACTION_TOLERANCE).sum())
         differences.append(float(difference.max()))
+        bar.update(1)
+    bar.close()
     twin_goals = twin_episode.goals.astype(int)
     return {
         "checkpoint": str(checkpoint),

@@ -11,12 +11,12 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from tqdm import tqdm
 
 from ..brian import BrianNetwork
 from ..check import spike_agreement
 from ..errors import LsnnBioError
 from ..progress import STDERR
+from ..progress import bar as progress_bar
 from ..tasks.regression_scores import linear_predictions, test_mse, test_mse_by_example
 from ..trained import load_trained
 from .common import annotations, check_split, check_task, simulator_name, trained_twin
@@ -103,7 +103,7 @@ def validate_regression(
     output = trained.spec.populations[trained.readout].model.output
     twin_predicted, brian_predicted, targets, x, masks = [], [], [], [], []
     twin_spikes, brian_spikes = {}, {}
-    bar = tqdm(total=count, desc="validate", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(count, "validate", enabled=progress, unit="function")
     run_seconds = 0.0
     for batch in batches:
         with torch.no_grad():

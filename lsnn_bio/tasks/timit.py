@@ -62,9 +62,9 @@ from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import LsnnBioError
+from ..progress import bar as progress_bar
 from .base import Batch, Task, TaskError, ms_to_steps, positive_int
 from .sphere import AudioFormatError, read_audio
 
@@ -477,7 +477,7 @@ class Timit(Task):
 
         self.utterances = find_utterances(folder)
         features, self._labels = {}, {}
-        bar = tqdm(total=sum(map(len, self.utterances.values())), desc="TIMIT features", leave=False, disable=None)
+        bar = progress_bar(sum(map(len, self.utterances.values())), "TIMIT features", unit="utterance")
         for split, utterances in self.utterances.items():
             loaded = [self._load(u, bar) for u in utterances]
             features[split] = [f for f, _ in loaded]

@@ -16,13 +16,13 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .. import seeds
 from ..environments import goals_per_episode
 from ..environments.agent import decision_steps, decisions_per_episode, held_out_noise
 from ..errors import LsnnBioError
 from ..files import write_atomically
+from ..progress import bar as progress_bar
 from ..twin import Twin
 from . import checkpoint as checkpoints
 from .a2c import a2c_loss, actor_critic_settings, advantages, held_random_policy, play
@@ -229,13 +229,7 @@ class ActorCriticTrainer:
 
     def _run(self):
         total = self.config["iterations"]
-        bar = tqdm(
-            total=total,
-            initial=self.iteration,
-            desc=self.experiment.name,
-            disable=not self.progress,
-            dynamic_ncols=True,
-        )
+        bar = progress_bar(total, self.experiment.name, enabled=self.progress, unit="iteration", initial=self.iteration)
         started = time.perf_counter()
         if self.iteration == 0 and self.last_validation is None:
             validation = self.validate()  # the untrained agent: where the learning curve starts

@@ -23,11 +23,11 @@ import sys
 import time
 
 import torch
-from tqdm import tqdm
 
 from .. import seeds
 from ..errors import LsnnBioError
 from ..files import write_atomically
+from ..progress import bar as progress_bar
 from ..twin import Twin
 from ..units import parse_quantity, seconds
 from . import checkpoint as checkpoints
@@ -196,12 +196,8 @@ class Trainer:
                 if self.folder.resume:
                     self.folder.truncate_metrics(self.iteration)
                 self._last_save = time.monotonic()
-                bar = tqdm(
-                    total=total,
-                    initial=self.iteration,
-                    desc=self.experiment.name,
-                    disable=not self.progress,
-                    dynamic_ncols=True,
+                bar = progress_bar(
+                    total, self.experiment.name, enabled=self.progress, unit="iteration", initial=self.iteration
                 )
                 started = time.perf_counter()
                 self._after_iteration(bar)  # a resumed run first does what its interruption skipped
@@ -366,7 +362,7 @@ class Trainer:
             return
         total = self.task.split_size(split)
         print(f"testing on {total or 'all'} held-out {split} trials ...", file=sys.stderr, flush=True)
-        with tqdm(total=total, desc=split, unit="trial", dynamic_ncols=True) as bar:
+        with progress_bar(total, split) as bar:
             for batch in self.task.batches(split, batch_size):
                 yield batch
                 bar.update(batch.size)

@@ -1,0 +1,46 @@
+"""Progress in a log file: plain lines at most once a minute, never a carriage-return animation."""
+
+import io
+
+import tqdm
+
+from lsnn_bio import progress
+
+
+def test_a_bar_into_a_file_writes_plain_lines_with_the_rate_and_what_is_left(monkeypatch):
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stderr", log)
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
+    bar = progress.bar(4, "train", unit="iteration", initial=1)
+    assert isinstance(bar, progress.LogLines)
+    for _ in range(3):
+        bar.set_postfix({"mse": "0.250"})
+        bar.update(1)
+    bar.write("validation mse 0.2")
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue()
+    assert lines[0].startswith("train: 2/4 iterations after") and "s/iteration" in lines[0] and "left" in lines[0]
+    assert lines[0].endswith("[mse=0.250]") and lines[2].startswith("train: 4/4") and lines[3] == "validation mse 0.2"
+    assert len(lines) == 4  # close() adds nothing: the last count was already written
+
+
+def test_a_short_loop_into_a_file_stays_silent_and_a_disabled_bar_writes_nothing(monkeypatch):
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stderr", log)
+    with progress.bar(3, "validate") as bar:
+        bar.update(3)
+    quiet = progress.bar(3, "validate", enabled=False)
+    quiet.update(3)
+    quiet.close()
+    assert isinstance(quiet, tqdm.tqdm) and log.getvalue() == ""
+
+
+def test_a_terminal_gets_tqdms_bar(monkeypatch):
+    terminal = io.StringIO()
+    terminal.isatty = lambda: True
+    monkeypatch.setattr("sys.stderr", terminal)
+    bar = progress.bar(2, "twin")
+    bar.update(2)
+    bar.close()
+    assert isinstance(bar, tqdm.tqdm) and "twin" in terminal.getvalue() and "\r" in terminal.getvalue()
