@@ -51,6 +51,9 @@ class LogLines:
     def set_postfix(self, figures=None, **more):
         self.postfix = ", ".join(f"{k}={v}" for k, v in {**(figures or {}), **more}.items())
 
+    def set_postfix_str(self, text):
+        self.postfix = text
+
     def write(self, text):
         print(text, file=sys.stderr, flush=True)
 

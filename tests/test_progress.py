@@ -16,6 +16,7 @@ def test_a_bar_into_a_file_writes_plain_lines_with_the_rate_and_what_is_left(mon
     for _ in range(3):
         bar.set_postfix({"mse": "0.250"})
         bar.update(1)
+    bar.set_postfix_str("twin64")  # what check's bar shows
     bar.write("validation mse 0.2")
     bar.close()
     lines = log.getvalue().splitlines()

@@ -228,3 +228,39 @@ def test_a_state_of_other_trials_and_steps_that_disagree_are_refused(store_recal
     with pytest.raises(TwinError, match="steps=30 disagrees with the inputs' 20 steps"):
         twin(inputs(steps=20, batch=2), steps=30)
     assert twin(inputs(steps=20, batch=2), steps=20, state=result.final_state).final_state.step == 40
+
+
+def test_a_state_of_another_dtype_is_refused_and_one_with_gradients_is_named(store_recall_spec):
+    """A float64 state in a float32 twin was accepted silently; a state built by ``twin.step`` carries gradients
+    that ``twin(...)`` does not follow, which must not pass unsaid."""
+    double = Twin(store_recall_spec, dtype=torch.float64)
+    single = Twin(store_recall_spec, dtype=torch.float32)
+    final = double(inputs(steps=20)).final_state
+    with pytest.raises(TwinError, match="state: it is torch.float64 on cpu, the twin torch.float32 on cpu"):
+        single(inputs(torch.float32, steps=20), state=final)
+    stepped = double.initial_state(2)
+    for row in inputs(steps=5)["symbols"]:
+        stepped, _ = double.step(stepped, {"symbols": row})
+    with pytest.warns(RuntimeWarning, match="state carries gradients"):
+        double(inputs(steps=20), state=stepped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with torch.no_grad():
+            double(inputs(steps=20), state=stepped)  # nothing to differentiate, nothing to say
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [(0.5, "0.5"), (2.0, "2.0"), (float("nan"), "nan"), (-1.0, "-1.0")],
+    ids=["rate", "count", "nan", "negative"],
+)
+def test_inputs_that_are_not_spikes_are_refused(store_recall_spec, value, shown):
+    """A rate map passed for sampled spikes would run as scaled spikes that Brian2 cannot replay."""
+    twin = Twin(store_recall_spec, dtype=torch.float64)
+    x = inputs(steps=20)
+    x["symbols"][7, 1, 42] = value
+    with pytest.raises(TwinError, match=rf"input 'symbols' holds {shown} at \(step, trial, neuron\) \(7, 1, 42\)"):
+        twin(x)
+    with pytest.raises(TwinError, match=rf"step input 'symbols' holds {shown} at \(trial, neuron\) \(1, 42\)"):
+        twin.step(twin.initial_state(2), {"symbols": x["symbols"][7]})
+    assert twin({"symbols": inputs(steps=20)["symbols"].bool()}).final_state.step == 20  # bool rasters are spikes

@@ -72,7 +72,7 @@ def inputs(twin, given, steps):
         x = torch.as_tensor(x, device=twin.device).to(twin.dtype)
         if x.ndim != 3 or x.shape[2] != expected[name]:
             raise TwinError(f"input '{name}' must have shape (steps, batch, {expected[name]}), got {tuple(x.shape)}")
-        converted[name] = x
+        converted[name] = _spikes(f"input '{name}'", "(step, trial, neuron)", x)
         shapes.add(tuple(x.shape[:2]))
     if len(shapes) > 1:
         raise TwinError(f"all inputs must share (steps, batch), got {sorted(shapes)}")
@@ -90,11 +90,25 @@ def inputs(twin, given, steps):
     return converted, shape
 
 
-def state(given, batch):
-    """A state to continue from must be of the trials given now."""
+def state(twin, given, batch):
+    """A state to continue from must be of the trials given now, in the twin's dtype and on its device."""
     have = given.history.shape[1]
     if have != batch:
         raise TwinError(f"state: it holds {have} trials, the inputs {batch} (continue each trial from its own state)")
+    tensors = [given.history, *given.neurons]
+    for t in tensors:
+        if t.dtype != twin.dtype or t.device != twin.device:
+            raise TwinError(
+                f"state: it is {t.dtype} on {t.device}, the twin {twin.dtype} on {twin.device} "
+                "(continue from a state of this twin, e.g. result.final_state or twin.initial_state)"
+            )
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        warnings.warn(
+            "state carries gradients (it comes from twin.step), but twin(..., state=...) differentiates only its own "
+            "steps, as truncated BPTT does; detach the state to say so, or keep stepping with twin.step",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def step_inputs(twin, given, state):
@@ -108,5 +122,18 @@ def step_inputs(twin, given, state):
         x = torch.as_tensor(x, device=twin.device).to(twin.dtype)
         if tuple(x.shape) != (batch, expected[name]):
             raise TwinError(f"step input '{name}' must have shape ({batch}, {expected[name]}), got {tuple(x.shape)}")
-        converted[name] = x
+        converted[name] = _spikes(f"step input '{name}'", "(trial, neuron)", x)
     return converted
+
+
+def _spikes(what, axes, x):
+    """A raster of 0 and 1, as Brian2's SpikeGeneratorGroup can replay: a rate, a count or a NaN would be
+    simulated by the twin as a scaled spike that Brian2 cannot reproduce."""
+    bad = x.ne(0).logical_and_(x.ne(1))
+    if bad.any():
+        where = tuple(int(i) for i in bad.nonzero()[0])
+        raise TwinError(
+            f"{what} holds {x[where].item()!r} at {axes} {where}: inputs are spikes, 0 or 1 "
+            "(sample rates into spikes first; counts above 1 and NaN are refused)"
+        )
+    return x

@@ -375,6 +375,13 @@ class _Generator:
         lines = []
         if (effect.delayed or effect.from_input) and target not in routes_done:
             routes_done.add(target)
+            summed = [
+                e.projection
+                for e in self.effects
+                if (e.delayed or e.from_input) and e is not effect and f"{e.target}__{e.variable}" == target
+            ]
+            if summed:  # the delivery adds them all into one route, arriving here with the first
+                lines.append(f"# drive.{target} also carries {', '.join(summed)}, each at its delays")
             lines.append(self._add_to(effect, target, f"drive.{target}"))
         if not effect.from_input:
             if not self.populations[effect.source].spiking:

@@ -301,7 +301,7 @@ class Twin(nn.Module):
         inputs, shape = checks.inputs(self, inputs, steps)
         if state is None:
             state = self.initial_state(shape[1])
-        checks.state(state, shape[1])
+        checks.state(self, state, shape[1])
         generated = self._generated(record)
         outputs, final = engine.run(self, generated, self._kernels(record), inputs, state, shape)
         named = dict(zip(self.packing(generated).outputs, outputs))
