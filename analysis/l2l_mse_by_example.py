@@ -8,7 +8,11 @@ One curve per run folder (``lsnn-bio train`` on a ``function_regression`` experi
 ``test_mse_by_example``, the mean over held-out functions at every example index), and the linear
 baseline fitted to the examples seen so far on the same test functions (``linear_baseline_mse_by_example``;
 the runs share the task, so it is drawn once). ``--brian`` adds Brian2's per-example MSE from a
-``validate_regression`` JSON (``brian_mse``). The shaded half is where ``test_mse`` averages.
+``validate_regression`` JSON (``brian_mse``). ``--backprop`` adds the paper's second baseline on the same
+test functions: backprop on the target architecture (10 sigmoids) with a prior for small weights, fitted
+afresh to the examples seen before every example (``tasks/backprop_baseline.py``; about a minute per 128
+functions of 50 examples on one core); its hyperparameters are the module's defaults, not tuned on the test
+functions. The shaded half is where ``test_mse`` averages.
 """
 
 import argparse
@@ -28,7 +32,25 @@ def read_summary(folder):
     return summary
 
 
-def draw(folders, out, labels=None, brian=None, log=True):
+def backprop_curve(folder):
+    """(per-example MSE, test_mse) of backprop on the target architecture, on the run's test functions."""
+    from lsnn_bio.learning_to_learn import regression_batches
+    from lsnn_bio.tasks.backprop_baseline import backprop_predictions
+    from lsnn_bio.tasks.regression_scores import test_mse, test_mse_by_example
+    from lsnn_bio.trained import load_trained
+
+    task = load_trained(Path(folder) / "checkpoint.safetensors").task
+    if task.family != "network":
+        raise SystemExit(
+            f"{folder}: --backprop fits the target-network architecture; this run's family is {task.family}"
+        )
+    batches = regression_batches(task, "test")
+    x, targets = (np.concatenate([getattr(b, name) for b in batches]) for name in ("x", "targets"))
+    predictions = backprop_predictions(x, targets)
+    return test_mse_by_example(predictions, targets), test_mse(predictions, targets)
+
+
+def draw(folders, out, labels=None, brian=None, log=True, backprop=False):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,6 +80,12 @@ def draw(folders, out, labels=None, brian=None, log=True):
         lw=1.2,
         label=f"linear fit to examples seen (test_mse {first['linear_baseline_mse']:.3g})",
     )
+    if backprop:
+        curve, score = backprop_curve(folders[0])
+        print(f"backprop on the target architecture: test_mse {score:.4g}")
+        ax.plot(
+            k, curve, "-.", color="0.4", lw=1.2, label=f"backprop on the target architecture (test_mse {score:.3g})"
+        )
     if brian:
         report = json.loads(Path(brian).read_text())
         ax.plot(
@@ -90,12 +118,15 @@ def main():
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--labels", default=None, help="comma-separated curve names (default: the experiment names)")
     parser.add_argument("--brian", default=None, help="a validate_regression JSON to add Brian2's curve")
+    parser.add_argument(
+        "--backprop", action="store_true", help="add backprop on the target architecture (network family only)"
+    )
     parser.add_argument("--linear-y", action="store_true", help="linear instead of logarithmic MSE axis")
     args = parser.parse_args()
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
     if labels and len(labels) != len(args.runs):
         raise SystemExit(f"--labels names {len(labels)} curves for {len(args.runs)} run folders")
-    print(draw(args.runs, args.out, labels, args.brian, log=not args.linear_y))
+    print(draw(args.runs, args.out, labels, args.brian, log=not args.linear_y, backprop=args.backprop))
 
 
 if __name__ == "__main__":

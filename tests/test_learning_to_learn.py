@@ -240,7 +240,7 @@ def test_recipes_draw_their_figures_from_tiny_runs(l2l_regression_run, l2l_navig
     sine = tmp_path / "sine"
     regression_run(sine, iterations=2, settings=["task.family=sine", "task.n_inputs=30"])
     drawn = [
-        recipe("l2l_mse_by_example").draw([run, run], tmp_path / "mse.png", labels=["LSNN", "LIF"]),
+        recipe("l2l_mse_by_example").draw([run, run], tmp_path / "mse.png", labels=["LSNN", "LIF"], backprop=True),
         recipe("l2l_predictions").draw(
             run / "checkpoint.safetensors", tmp_path / "maps.png", functions=2, after=(0, 3), points=9
         ),
