@@ -48,14 +48,14 @@ class LogLines:
         if time.monotonic() - self._last >= self.every_s:
             self._line()
 
-    def set_postfix(self, figures=None, **more):
+    def set_postfix(self, figures=None, refresh=True, **more):
         self.postfix = ", ".join(f"{k}={v}" for k, v in {**(figures or {}), **more}.items())
 
     def set_postfix_str(self, text):
         self.postfix = text
 
     def write(self, text):
-        print(text, file=sys.stderr, flush=True)
+        _print(text)
 
     def close(self):
         if self._lines and self.n != self._reported:
@@ -72,17 +72,23 @@ class LogLines:
         elapsed = now - self._started
         done = self.n - self._initial
         of = f"/{self.total}" if self.total else ""
-        rate = f", {elapsed / done:.2f} s/{self.unit}" if done else ""
+        rate = f", {elapsed / done:.3g} s/{self.unit}" if done else ""
         left = ""
         if done and self.total:
             left = f", about {_minutes((self.total - self.n) * elapsed / done)} left"
         figures = f" [{self.postfix}]" if self.postfix else ""
-        print(
-            f"{self.desc}: {self.n}{of} {self.unit}s after {_minutes(elapsed)}{rate}{left}{figures}",
-            file=sys.stderr,
-            flush=True,
-        )
+        _print(f"{self.desc}: {self.n}{of} {self.unit}s after {_minutes(elapsed)}{rate}{left}{figures}")
         self._last, self._lines, self._reported = now, self._lines + 1, self.n
+
+
+def _print(line):
+    """A line to stderr that never stops the work it reports on: a closed or missing stderr loses the line."""
+    if sys.stderr is None:
+        return
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def _minutes(seconds):

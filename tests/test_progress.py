@@ -13,8 +13,8 @@ def test_a_bar_into_a_file_writes_plain_lines_with_the_rate_and_what_is_left(mon
     monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
     bar = progress.bar(4, "train", unit="iteration", initial=1)
     assert isinstance(bar, progress.LogLines)
-    for _ in range(3):
-        bar.set_postfix({"mse": "0.250"})
+    for i in range(3):
+        bar.set_postfix({"mse": f"0.25{i}"}, refresh=False)  # as the trainer does: this iteration's figures
         bar.update(1)
     bar.set_postfix_str("twin64")  # what check's bar shows
     bar.write("validation mse 0.2")
@@ -22,7 +22,8 @@ def test_a_bar_into_a_file_writes_plain_lines_with_the_rate_and_what_is_left(mon
     lines = log.getvalue().splitlines()
     assert "\r" not in log.getvalue()
     assert lines[0].startswith("train: 2/4 iterations after") and "s/iteration" in lines[0] and "left" in lines[0]
-    assert lines[0].endswith("[mse=0.250]") and lines[2].startswith("train: 4/4") and lines[3] == "validation mse 0.2"
+    assert lines[0].endswith("[mse=0.250]") and lines[2].startswith("train: 4/4") and lines[2].endswith("[mse=0.252]")
+    assert lines[3] == "validation mse 0.2"
     assert len(lines) == 4  # close() adds nothing: the last count was already written
 
 
@@ -45,3 +46,15 @@ def test_a_terminal_gets_tqdms_bar(monkeypatch):
     bar.update(2)
     bar.close()
     assert isinstance(bar, tqdm.tqdm) and "twin" in terminal.getvalue() and "\r" in terminal.getvalue()
+
+
+def test_a_closed_or_missing_stderr_loses_lines_not_the_run(monkeypatch):
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr(progress, "LOG_EVERY_S", 0.0)
+    for stream in (closed, None):
+        monkeypatch.setattr("sys.stderr", stream)
+        bar = progress.LogLines(2, "train")
+        bar.update(1)
+        bar.write("validation")
+        bar.close()

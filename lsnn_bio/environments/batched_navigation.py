@@ -52,7 +52,7 @@ class BatchedNavigation:
         self._generators = [np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(s)))) for s in seeds]
 
     def reset(self, seed=None):
-        """Start a new episode in every arena; returns the first observation (batch, n_inputs)."""
+        """Start a new episode in every arena; returns the first observation (batch, n_inputs), bool spikes."""
         self._seed(seed)
         goal, start, teleports, uniforms = zip(*(draw_episode(g, self.config) for g in self._generators))
 
@@ -77,7 +77,7 @@ class BatchedNavigation:
         reward = (self._burst > 0).to(self.dtype)[:, None].expand(-1, int(self.config.reward_neurons)) * self._reward_p
         p = torch.cat([self.place_probabilities(self.position), reward], dim=-1)
         self._burst = (self._burst - 1).clamp(min=0)
-        return (self._uniforms[self.t] < p).to(self.dtype)
+        return self._uniforms[self.t] < p  # bool spikes: exactly 0/1, so the twin has nothing to check
 
     def step(self, action):
         """Move every arena by ``action`` (batch, 2); returns (observation, reward (batch,), truncated: bool)."""

@@ -236,8 +236,10 @@ class ActorCriticTrainer:
             bar.write(f"iteration 0: validation goals per episode {validation['goals_per_episode']:.2f}")
         while self.iteration < total:
             record = self.train_step()
+            bar.set_postfix(
+                {"goals": f"{record['goals_per_episode']:.2f}", "rate": f"{record['rate_hz']:.1f}Hz"}, refresh=False
+            )
             bar.update(1)
-            bar.set_postfix(goals=f"{record['goals_per_episode']:.2f}", rate=f"{record['rate_hz']:.1f}Hz")
             if self.iteration % self.config["validation"]["every"] == 0 or self.iteration == total:
                 validation = self.validate()
                 bar.write(

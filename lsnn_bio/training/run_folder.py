@@ -45,9 +45,10 @@ class RunFolder:
         if resume and CHECKPOINT not in self.held:
             raise RunFolderError(f"--resume: no {CHECKPOINT} in {self.path} to resume from")
         if self.held and not resume and not overwrite:
-            again = "" if SUMMARY in self.held else "use --resume to continue it, "  # a tested run is not resumed
+            finished = SUMMARY in self.held  # tested: it cannot be trained on
+            again = "use --resume to continue it, " if CHECKPOINT in self.held and not finished else ""
             raise RunFolderError(
-                f"{self.path} already holds a {'finished ' if not again else ''}run ({', '.join(self.held)}); "
+                f"{self.path} already holds a {'finished ' if finished else ''}run ({', '.join(self.held)}); "
                 f"{again}use --overwrite to replace it, or choose another --out"
             )
         self.committed = False

@@ -203,8 +203,8 @@ class Trainer:
                 self._after_iteration(bar)  # a resumed run first does what its interruption skipped
                 while self.iteration < total and not self.stopped_early:
                     record = self.train_step()
+                    bar.set_postfix(self.progress_figures(record), refresh=False)
                     bar.update(1)
-                    bar.set_postfix(self.progress_figures(record))
                     self._after_iteration(bar)
                 bar.close()
                 summary = self.finish(train_seconds=time.perf_counter() - started)

@@ -1,5 +1,7 @@
 """The twin's arguments checked at its edges, each refusal one line saying what was wrong and what is accepted."""
 
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -10,6 +12,16 @@ from .surrogates import PSEUDO_DERIVATIVES
 
 DTYPES = (torch.float32, torch.float64)
 HALF = "half precision cannot resolve the threshold crossings the twin must reproduce"
+_INSIDE = (os.path.dirname(os.path.dirname(__file__)), os.path.dirname(torch.__file__))  # lsnn_bio/, torch/
+
+
+def _warn(message):
+    """A RuntimeWarning attributed to the user's line: the first caller outside lsnn_bio and torch (a twin is
+    called through nn.Module's wrappers, so a fixed stacklevel would name torch's file)."""
+    level, frame = 2, sys._getframe(1)  # level 1 is this function, 2 its caller
+    while frame is not None and frame.f_code.co_filename.startswith(_INSIDE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, RuntimeWarning, stacklevel=level)
 
 
 class TwinError(LsnnBioError, ValueError):
@@ -32,7 +44,7 @@ def settings(dtype, device, pseudo_derivative, gamma, width):
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TwinError("device 'cuda' was asked for, but this torch sees no CUDA device (accepted here: 'cpu')")
     if device.type not in ("cpu", "cuda"):
-        warnings.warn(f"the twin is tested on cpu and cuda only, not {device.type}", RuntimeWarning, stacklevel=3)
+        _warn(f"the twin is tested on cpu and cuda only, not {device.type}")
     return device
 
 
@@ -69,10 +81,10 @@ def inputs(twin, given, steps):
         raise TwinError(f"inputs must be given for exactly {sorted(expected)}, got {got}")
     converted, shapes = {}, set()
     for name, x in given.items():
-        x = torch.as_tensor(x, device=twin.device).to(twin.dtype)
+        x = torch.as_tensor(x, device=twin.device)
         if x.ndim != 3 or x.shape[2] != expected[name]:
             raise TwinError(f"input '{name}' must have shape (steps, batch, {expected[name]}), got {tuple(x.shape)}")
-        converted[name] = _spikes(f"input '{name}'", "(step, trial, neuron)", x)
+        converted[name] = _spikes(f"input '{name}'", "(step, trial, neuron)", x).to(twin.dtype)
         shapes.add(tuple(x.shape[:2]))
     if len(shapes) > 1:
         raise TwinError(f"all inputs must share (steps, batch), got {sorted(shapes)}")
@@ -90,8 +102,9 @@ def inputs(twin, given, steps):
     return converted, shape
 
 
-def state(twin, given, batch):
-    """A state to continue from must be of the trials given now, in the twin's dtype and on its device."""
+def state(twin, given, batch, stepping=False):
+    """A state to continue from must be of the trials given now, in the twin's dtype and on its device; a whole
+    trial (not ``stepping``) does not differentiate into it, which a state with gradients must hear."""
     have = given.history.shape[1]
     if have != batch:
         raise TwinError(f"state: it holds {have} trials, the inputs {batch} (continue each trial from its own state)")
@@ -102,12 +115,10 @@ def state(twin, given, batch):
                 f"state: it is {t.dtype} on {t.device}, the twin {twin.dtype} on {twin.device} "
                 "(continue from a state of this twin, e.g. result.final_state or twin.initial_state)"
             )
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        warnings.warn(
-            "state carries gradients (it comes from twin.step), but twin(..., state=...) differentiates only its own "
-            "steps, as truncated BPTT does; detach the state to say so, or keep stepping with twin.step",
-            RuntimeWarning,
-            stacklevel=3,
+    if not stepping and torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        _warn(
+            "state carries gradients (e.g. from twin.step), but twin(..., state=...) differentiates only its own "
+            "steps, as truncated BPTT does; detach the state to say so, or keep stepping with twin.step"
         )
 
 
@@ -119,21 +130,23 @@ def step_inputs(twin, given, state):
     batch = state.history.shape[1]
     converted = {}
     for name, x in given.items():
-        x = torch.as_tensor(x, device=twin.device).to(twin.dtype)
+        x = torch.as_tensor(x, device=twin.device)
         if tuple(x.shape) != (batch, expected[name]):
             raise TwinError(f"step input '{name}' must have shape ({batch}, {expected[name]}), got {tuple(x.shape)}")
-        converted[name] = _spikes(f"step input '{name}'", "(trial, neuron)", x)
+        converted[name] = _spikes(f"step input '{name}'", "(trial, neuron)", x).to(twin.dtype)
     return converted
 
 
 def _spikes(what, axes, x):
-    """A raster of 0 and 1, as Brian2's SpikeGeneratorGroup can replay: a rate, a count or a NaN would be
-    simulated by the twin as a scaled spike that Brian2 cannot reproduce."""
-    bad = x.ne(0).logical_and_(x.ne(1))
-    if bad.any():
-        where = tuple(int(i) for i in bad.nonzero()[0])
+    """A raster of 0 and 1. Brian2 replays an input as a spike wherever the raster exceeds 0.5 (a TimedArray and a
+    threshold), the twin multiplies by it: a rate, a count or a NaN would give the two different networks.
+    A bool raster is spikes by construction and costs nothing to check."""
+    if x.dtype == torch.bool:
+        return x
+    if torch.count_nonzero(x) != torch.count_nonzero(x == 1):  # anything else, NaN included, is nonzero and not 1
+        where = tuple(int(i) for i in x.ne(0).logical_and_(x.ne(1)).nonzero()[0])
         raise TwinError(
-            f"{what} holds {x[where].item()!r} at {axes} {where}: inputs are spikes, 0 or 1 "
+            f"{what} holds {x[where].item():.6g} at {axes} {where}: inputs are spikes, 0 or 1 "
             "(sample rates into spikes first; counts above 1 and NaN are refused)"
         )
     return x

@@ -316,6 +316,7 @@ class Twin(nn.Module):
         """One time step with ordinary autograd: ``state, out = twin.step(state, {input: (batch, n)})``."""
         checks.dtype(self)
         generated, delivery = self._generated(()), self.delivery
+        checks.state(self, state, state.history.shape[1], stepping=True)
         inputs = checks.step_inputs(self, inputs, state)
         batch = state.history.shape[1]
         now = torch.zeros(batch, delivery.n_sources, dtype=self.dtype, device=self.device)
