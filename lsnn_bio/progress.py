@@ -41,7 +41,7 @@ class LogLines:
         self.postfix = ""
         self._initial = initial
         self._started = self._last = time.monotonic()
-        self._lines, self._reported = 0, None
+        self._reported = None  # the count of the last line written, None before the first
 
     def update(self, n=1):
         self.n += n
@@ -58,7 +58,7 @@ class LogLines:
         _print(text)
 
     def close(self):
-        if self._lines and self.n != self._reported:
+        if self._reported is not None and self.n != self._reported:
             self._line()
 
     def __enter__(self):
@@ -78,7 +78,7 @@ class LogLines:
             left = f", about {_minutes((self.total - self.n) * elapsed / done)} left"
         figures = f" [{self.postfix}]" if self.postfix else ""
         _print(f"{self.desc}: {self.n}{of} {self.unit}s after {_minutes(elapsed)}{rate}{left}{figures}")
-        self._last, self._lines, self._reported = now, self._lines + 1, self.n
+        self._last, self._reported = now, self.n
 
 
 def _print(line):

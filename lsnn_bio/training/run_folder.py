@@ -46,10 +46,10 @@ class RunFolder:
             raise RunFolderError(f"--resume: no {CHECKPOINT} in {self.path} to resume from")
         if self.held and not resume and not overwrite:
             finished = SUMMARY in self.held  # tested: it cannot be trained on
-            again = "use --resume to continue it, " if CHECKPOINT in self.held and not finished else ""
+            again = "--resume to continue it, " if CHECKPOINT in self.held and not finished else ""
             raise RunFolderError(
                 f"{self.path} already holds a {'finished ' if finished else ''}run ({', '.join(self.held)}); "
-                f"{again}use --overwrite to replace it, or choose another --out"
+                f"use {again}--overwrite to replace it, or choose another --out"
             )
         self.committed = False
 
