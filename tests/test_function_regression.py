@@ -95,6 +95,31 @@ def test_spike_rates_are_the_documented_tuning_curves():
     assert 15 < per_variable.mean() < 30  # "about 25 spikes per variable per 20 ms example"
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_regular_encoding_counts_each_rate_to_within_one_spike(seed):
+    """Every neuron's count per example is rate * duration rounded up or down, over random rates and
+    rate changes at example boundaries."""
+    rng = np.random.default_rng(seed)
+    task = small(encoding="regular", rate_hz=float(rng.uniform(20, 1000)), example_ms=int(rng.integers(3, 30)))
+    batch = task.batch("train", 9, rng)
+    assert batch.inputs.dtype == np.float32 and set(np.unique(batch.inputs)) <= {0.0, 1.0}
+    counts = batch.inputs.reshape(task.examples, task.example_steps, 9, 300).sum(axis=1)
+    expected = task.input_rates(batch.x, batch.targets).transpose(1, 0, 2) * task.example_steps / 1000
+    assert np.abs(counts - expected).max() < 1 + 1e-6
+    cumulative = np.cumsum(batch.inputs, axis=0) - np.cumsum(
+        np.repeat(expected / task.example_steps, task.example_steps, axis=0), axis=0
+    )
+    assert np.abs(cumulative).max() < 1 + 1e-6  # the running count never drifts from the running rate either
+
+
+def test_regular_encoding_is_seeded_and_differs_from_bernoulli():
+    regular = [small(encoding="regular").batch("train", 4, np.random.default_rng(5)) for _ in range(2)]
+    np.testing.assert_array_equal(regular[0].inputs, regular[1].inputs)
+    bernoulli = small().batch("train", 4, np.random.default_rng(5))
+    np.testing.assert_array_equal(bernoulli.targets, regular[0].targets)  # the same functions and x
+    assert not np.array_equal(bernoulli.inputs, regular[0].inputs)
+
+
 def test_population_rates_peak_and_clip():
     rates = population_rates(np.array([0.0, 10.0]), -1, 1, 5, 0.25, 80.0)
     np.testing.assert_allclose(rates[0], 80 * np.exp(-np.array([1, 0.25, 0, 0.25, 1]) / (2 * 0.5**2)))
@@ -154,6 +179,7 @@ def test_make_task_round_trip_and_registration():
     "options, message",
     [
         ({"family": "cosine"}, "unknown family 'cosine' (accepted: 'network', 'sine')"),
+        ({"encoding": "poisson"}, "unknown encoding 'poisson' (accepted: 'bernoulli', 'regular')"),
         ({"examples": 1}, "option examples must be at least 2"),
         ({"examples": 2.5}, "option examples must be a positive integer"),
         ({"example_ms": 20.5}, "not a positive whole number"),

@@ -23,9 +23,14 @@ Encoding: the inputs are ``n_inputs`` neurons split evenly between the encoded v
 previous target for ``network``: 3 x 100; x, previous target for ``sine``: 2 x 150). Each variable
 is population-coded over its range [lo, hi] (x: +-input_range; target: +-target_range, values
 outside are clipped to the edge for encoding only) by Gaussian tuning curves with centres evenly
-spaced from lo to hi and width sigma = ``tuning_width`` * (hi - lo); neuron i fires a Bernoulli
-spike in every step with probability rate_i * dt, rate_i = ``rate_hz`` * exp(-(v - c_i)^2 / (2
-sigma^2)). With the defaults a variable inside its range gets about 25 spikes per 20 ms example.
+spaced from lo to hi and width sigma = ``tuning_width`` * (hi - lo), so neuron i fires at rate_i =
+``rate_hz`` * exp(-(v - c_i)^2 / (2 sigma^2)). With the defaults a variable inside its range gets
+about 25 spikes per 20 ms example. How a rate becomes spikes (``encoding``):
+- ``bernoulli``: a spike in every step with probability rate_i * dt (Poisson-like counts);
+- ``regular``: every neuron integrates rate_i * dt from a random phase, drawn per neuron and
+  episode, and spikes whenever the sum crosses a whole number: the count in an example is
+  rate_i * duration to within one spike, so the code carries x with almost no counting noise,
+  while spike times still differ between neurons and episodes.
 
 Splits: training functions come from the caller's generator. The held-out functions, with their
 inputs and spikes, come from the named streams of the task's ``seed`` (``seeds.py``): function i of
@@ -41,6 +46,7 @@ from .. import seeds
 from .base import HELD_OUT, Task, TaskError, ms_to_steps, positive_int
 
 FAMILIES = ("network", "sine")
+ENCODINGS = ("bernoulli", "regular")
 _TARGET_RANGE = {"network": 4.0, "sine": 5.0}  # 'network' at input_range 5: |F| > 4 in fewer than 1e-3 of draws
 
 
@@ -121,6 +127,7 @@ class FunctionRegression(Task):
         target_range=None,
         tuning_width=0.05,
         rate_hz=100.0,
+        encoding="bernoulli",
         validation_functions=128,
         test_functions=128,
         seed=0,
@@ -137,6 +144,7 @@ class FunctionRegression(Task):
             target_range=target_range,
             tuning_width=tuning_width,
             rate_hz=rate_hz,
+            encoding=encoding,
             validation_functions=validation_functions,
             test_functions=test_functions,
             seed=seed,
@@ -147,6 +155,11 @@ class FunctionRegression(Task):
                 f"task '{self.name}': unknown family {family!r} (accepted: {', '.join(map(repr, FAMILIES))})"
             )
         self.family = family
+        if encoding not in ENCODINGS:
+            raise TaskError(
+                f"task '{self.name}': unknown encoding {encoding!r} (accepted: {', '.join(map(repr, ENCODINGS))})"
+            )
+        self.encoding = encoding
         self.dt_ms = self._positive_number("dt_ms", dt_ms)
         self.examples = positive_int(self.name, "examples", examples)
         if self.examples < 2:
@@ -233,9 +246,15 @@ class FunctionRegression(Task):
         x = rng.uniform(-self.input_range, self.input_range, (count, self.examples, self.n_x))
         targets = functions(x)
         p = (self.input_rates(x, targets) * (self.dt_ms / 1000.0)).astype(np.float32)  # (count, K, n)
-        uniform = rng.random((self.examples, self.example_steps, count, self.n_inputs), dtype=np.float32)
-        spikes = uniform < p.transpose(1, 0, 2)[:, None]
-        return functions, x, targets, spikes.reshape(self.steps, count, self.n_inputs)
+        per_step = np.broadcast_to(
+            p.transpose(1, 0, 2)[:, None], (self.examples, self.example_steps, count, self.n_inputs)
+        )
+        per_step = per_step.reshape(self.steps, count, self.n_inputs)
+        if self.encoding == "bernoulli":
+            return functions, x, targets, rng.random(per_step.shape, dtype=np.float32) < per_step
+        level = rng.random((count, self.n_inputs)) + np.cumsum(per_step, axis=0, dtype=np.float64)
+        crossings = np.diff(np.floor(level), axis=0, prepend=np.floor(level[:1] - per_step[:1]))
+        return functions, x, targets, crossings > 0
 
     def _batch(self, functions, x, targets, spikes):
         size = len(x)
