@@ -246,15 +246,18 @@ class FunctionRegression(Task):
         x = rng.uniform(-self.input_range, self.input_range, (count, self.examples, self.n_x))
         targets = functions(x)
         p = (self.input_rates(x, targets) * (self.dt_ms / 1000.0)).astype(np.float32)  # (count, K, n)
-        per_step = np.broadcast_to(
-            p.transpose(1, 0, 2)[:, None], (self.examples, self.example_steps, count, self.n_inputs)
-        )
-        per_step = per_step.reshape(self.steps, count, self.n_inputs)
+        per_step = p.transpose(1, 0, 2)[:, None]  # (K, 1, count, n)
         if self.encoding == "bernoulli":
-            return functions, x, targets, rng.random(per_step.shape, dtype=np.float32) < per_step
-        level = rng.random((count, self.n_inputs)) + np.cumsum(per_step, axis=0, dtype=np.float64)
-        crossings = np.diff(np.floor(level), axis=0, prepend=np.floor(level[:1] - per_step[:1]))
-        return functions, x, targets, crossings > 0
+            uniform = rng.random((self.examples, self.example_steps, count, self.n_inputs), dtype=np.float32)
+            spikes = uniform < per_step
+        else:  # spikes where phase + the running integral of p crosses a whole number
+            per_example = p.astype(np.float64) * self.example_steps
+            before = np.cumsum(per_example, axis=1) - per_example  # the integral up to each example's start
+            fraction = ((rng.random((count, 1, self.n_inputs)) + before) % 1.0).astype(np.float32)
+            fraction = fraction.transpose(1, 0, 2)[:, None]  # within an example, a crossing depends on nothing else
+            steps = np.arange(self.example_steps + 1, dtype=np.float32)[None, :, None, None]
+            spikes = np.diff(np.floor(fraction + steps * per_step), axis=1) > 0
+        return functions, x, targets, spikes.reshape(self.steps, count, self.n_inputs)
 
     def _batch(self, functions, x, targets, spikes):
         size = len(x)
