@@ -16,7 +16,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from . import engines
+from . import engines, progress
 from ._version import __version__
 from .errors import LsnnBioError
 from .files import check_output_folder, check_writable
@@ -287,7 +287,7 @@ def parser():
         help="override a document key, e.g. --set optimizer.learning_rate=0.005 (repeatable)",
     )
     train.add_argument("--iterations", type=_count, default=None, help="override the number of iterations")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--quiet", action="store_true", help="no progress output (bars or log lines)")
     train.add_argument(
         "--threads",
         type=_count,
@@ -376,7 +376,7 @@ def main(argv=None):
 
     args = parser().parse_args(argv)
     try:
-        with Signals():
+        with Signals(), progress.silenced(getattr(args, "quiet", False) or getattr(args, "json", False)):
             return args.run(args)
     except Interrupted as interrupt:  # SIGINT or SIGTERM
         return _fail(args, getattr(interrupt, "message", f"interrupted ({interrupt})"), interrupt.status)

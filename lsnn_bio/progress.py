@@ -9,14 +9,29 @@ so an hour-long training leaves a readable trail and a loop of seconds leaves no
 
 import sys
 import time
+from contextlib import contextmanager
 
 from tqdm import tqdm
 
 LOG_EVERY_S = 60.0
+SILENCED = False  # inside ``silenced()``: a command's quiet flag reaches bars it does not create itself
+
+
+@contextmanager
+def silenced(on=True):
+    """Every bar opened inside is off when ``on``: a command's quiet flag also covers one-off work, such as a task
+    computing its features while a document is read. The previous setting returns on leaving."""
+    global SILENCED
+    before, SILENCED = SILENCED, SILENCED or bool(on)
+    try:
+        yield
+    finally:
+        SILENCED = before
 
 
 def bar(total, desc, *, enabled=True, unit="trial", initial=0):
     """Progress over ``total`` items on stderr: a tqdm bar on a terminal, else ``LogLines``; off unless ``enabled``."""
+    enabled = enabled and not SILENCED
     if enabled and not _is_terminal(sys.stderr):
         return LogLines(total, desc, unit=unit, initial=initial)
     return tqdm(

@@ -38,6 +38,20 @@ def test_a_short_loop_into_a_file_stays_silent_and_a_disabled_bar_writes_nothing
     assert isinstance(quiet, tqdm.tqdm) and log.getvalue() == ""
 
 
+def test_silenced_turns_off_every_bar_inside_even_on_a_terminal(monkeypatch):
+    terminal = io.StringIO()
+    terminal.isatty = lambda: True
+    monkeypatch.setattr("sys.stderr", terminal)
+    with progress.silenced():
+        with progress.silenced(False):  # an inner command without the flag does not undo the outer one
+            bar = progress.bar(2, "TIMIT features", unit="utterance")
+            bar.update(2)
+            bar.close()
+    assert terminal.getvalue() == "" and not progress.SILENCED
+    progress.bar(1, "after").close()
+    assert "after" in terminal.getvalue()
+
+
 def test_a_terminal_gets_tqdms_bar(monkeypatch):
     terminal = io.StringIO()
     terminal.isatty = lambda: True
