@@ -341,6 +341,7 @@ def parser():
     )
     simulate.add_argument("--device", default=None, help=argparse.SUPPRESS)  # the old spelling of --engine
     simulate.add_argument("--raster", default=None, help="also draw the first trial's raster to this PNG")
+    simulate.add_argument("--quiet", action="store_true", help="no progress output (bars or log lines)")
     simulate.add_argument(
         "--build-dir",
         default=None,

@@ -20,7 +20,8 @@ SILENCED = False  # inside ``silenced()``: a command's quiet flag reaches bars i
 @contextmanager
 def silenced(on=True):
     """Every bar opened inside is off when ``on``: a command's quiet flag also covers one-off work, such as a task
-    computing its features while a document is read. The previous setting returns on leaving."""
+    computing its features while a document is read. An inner ``silenced(False)`` does not turn bars back on; the
+    previous setting returns on leaving."""
     global SILENCED
     before, SILENCED = SILENCED, SILENCED or bool(on)
     try:
@@ -30,7 +31,8 @@ def silenced(on=True):
 
 
 def bar(total, desc, *, enabled=True, unit="trial", initial=0):
-    """Progress over ``total`` items on stderr: a tqdm bar on a terminal, else ``LogLines``; off unless ``enabled``."""
+    """Progress over ``total`` items on stderr: a tqdm bar on a terminal, else ``LogLines``; off unless ``enabled``
+    and outside ``silenced()``."""
     enabled = enabled and not SILENCED
     if enabled and not _is_terminal(sys.stderr):
         return LogLines(total, desc, unit=unit, initial=initial)

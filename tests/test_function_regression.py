@@ -6,7 +6,7 @@ import pytest
 
 from lsnn_bio.tasks import TASKS, TaskError, make_task
 from lsnn_bio.tasks.backprop_baseline import backprop_predictions
-from lsnn_bio.tasks.function_regression import FunctionRegression, population_rates
+from lsnn_bio.tasks.function_regression import FunctionRegression, _crossings, population_rates
 from lsnn_bio.tasks.regression_scores import (
     linear_baseline_by_example,
     linear_baseline_mse,
@@ -112,6 +112,40 @@ def test_regular_encoding_counts_each_rate_to_within_one_spike(seed):
     assert np.abs(cumulative).max() < 1 + 1e-6  # the running count never drifts from the running rate either
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_regular_encoding_is_the_whole_episodes_level_crossing_whole_numbers(seed):
+    """Against the definition written out over the whole episode in float64, with rates up to 1 spike per step,
+    levels that end examples just below or on a whole number, and zero rates."""
+    rng = np.random.default_rng(seed)
+    count, examples, steps, n = 5, 30, int(rng.integers(1, 25)), 40
+    p = rng.choice([0.0, 1.0, 0.5, 0.25, rng.random()], size=(count, examples, n)).astype(np.float32)
+    p[..., ::3] = rng.random((count, examples, len(range(0, n, 3))), dtype=np.float32)
+    phase = rng.random((count, 1, n))
+    phase[..., :4] = [0.0, 0.5, 1 - 1e-16, 1 - 2**-30]
+    spikes = _crossings(phase, p, steps)
+    level = phase + np.cumsum(np.repeat(p.astype(np.float64), steps, axis=1), axis=1)  # (count, K*S, n)
+    whole = np.floor(np.concatenate([phase, level], axis=1))
+    reference = (np.diff(whole, axis=1) > 0).transpose(1, 0, 2)
+    assert spikes.shape == reference.shape == (examples * steps, count, n)
+    np.testing.assert_array_equal(spikes.sum(axis=0), reference.sum(axis=0))  # exact counts per episode
+    assert np.count_nonzero(spikes != reference) <= 2e-5 * spikes.size  # at most rounding-level shifts by a step
+
+
+def test_regular_encoding_draws_a_phase_per_neuron_and_episode(monkeypatch):
+    import lsnn_bio.tasks.function_regression as module
+
+    phases = []
+    monkeypatch.setattr(
+        module, "_crossings", lambda phase, p, steps: phases.append(phase) or _crossings(phase, p, steps)
+    )
+    small(encoding="regular").batch("train", 40, np.random.default_rng(0))
+    (phase,) = phases
+    assert phase.shape == (40, 1, 300) and 0 <= phase.min() and phase.max() < 1 and abs(phase.std() - 12**-0.5) < 0.01
+    first = np.argmax(_crossings(np.random.default_rng(0).random((50, 1, 30)), np.full((50, 2, 30), 0.1), 10), axis=0)
+    assert len(np.unique(first)) == 10  # at 0.1 per step the first spike falls on every one of the 10 steps
+    assert len(np.unique(first[:, 0])) > 5 and len(np.unique(first[0])) > 5  # across episodes and across neurons
+
+
 def test_regular_encoding_is_seeded_and_differs_from_bernoulli():
     regular = [small(encoding="regular").batch("train", 4, np.random.default_rng(5)) for _ in range(2)]
     np.testing.assert_array_equal(regular[0].inputs, regular[1].inputs)
@@ -139,8 +173,9 @@ def test_generators_are_seeded_and_deterministic():
     assert not np.array_equal(other.targets, next(a.batches("test", 12)).targets)
 
 
-def test_held_out_episodes_do_not_depend_on_batching():
-    task = small()
+@pytest.mark.parametrize("encoding", ["bernoulli", "regular"])
+def test_held_out_episodes_do_not_depend_on_batching(encoding):
+    task = small(encoding=encoding)
     whole = next(task.batches("validation", 12))
     parts = list(task.batches("validation", 5))
     assert [p.size for p in parts] == [5, 5, 2]

@@ -27,10 +27,11 @@ spaced from lo to hi and width sigma = ``tuning_width`` * (hi - lo), so neuron i
 ``rate_hz`` * exp(-(v - c_i)^2 / (2 sigma^2)). With the defaults a variable inside its range gets
 about 25 spikes per 20 ms example. How a rate becomes spikes (``encoding``):
 - ``bernoulli``: a spike in every step with probability rate_i * dt (Poisson-like counts);
-- ``regular``: every neuron integrates rate_i * dt from a random phase, drawn per neuron and
-  episode, and spikes whenever the sum crosses a whole number: the count in an example is
-  rate_i * duration to within one spike, so the code carries x with almost no counting noise,
-  while spike times still differ between neurons and episodes.
+- ``regular``: every neuron sums rate_i * dt step by step from a random phase, drawn per neuron
+  and episode, and spikes in the step where the sum crosses a whole number: its count never
+  drifts more than one spike from its rate's integral, in an example or over the episode, so the
+  code carries x with almost no counting noise while spike times still differ between neurons
+  and episodes.
 
 Splits: training functions come from the caller's generator. The held-out functions, with their
 inputs and spikes, come from the named streams of the task's ``seed`` (``seeds.py``): function i of
@@ -107,6 +108,18 @@ def population_rates(values, lo, hi, neurons, tuning_width, rate_hz):
     sigma = tuning_width * (hi - lo)
     v = np.clip(np.asarray(values, dtype=np.float64), lo, hi)[..., None]
     return rate_hz * np.exp(-((v - centres) ** 2) / (2.0 * sigma**2))
+
+
+def _crossings(phase, p, example_steps):
+    """Spikes (K * example_steps, count, n) where phase + the running sum of p (count, K, n; per step, constant
+    within an example) crosses a whole number. Each example counts from the whole number below its start, in
+    float64: float32 put a boundary's crossing into both examples on either side (about 1 in 1e6)."""
+    p = p.astype(np.float64)
+    start = phase + np.concatenate([np.zeros_like(p[:, :1]), np.cumsum(p * example_steps, axis=1)[:, :-1]], axis=1)
+    fraction = (start - np.floor(start)).transpose(1, 0, 2)[:, None]  # (K, 1, count, n)
+    steps = np.arange(example_steps + 1.0)[:, None, None]
+    whole = np.floor(fraction + steps * p.transpose(1, 0, 2)[:, None])
+    return (np.diff(whole, axis=1) > 0).reshape(-1, *p.shape[::2])
 
 
 class FunctionRegression(Task):
@@ -250,13 +263,8 @@ class FunctionRegression(Task):
         if self.encoding == "bernoulli":
             uniform = rng.random((self.examples, self.example_steps, count, self.n_inputs), dtype=np.float32)
             spikes = uniform < per_step
-        else:  # spikes where phase + the running integral of p crosses a whole number
-            per_example = p.astype(np.float64) * self.example_steps
-            before = np.cumsum(per_example, axis=1) - per_example  # the integral up to each example's start
-            fraction = ((rng.random((count, 1, self.n_inputs)) + before) % 1.0).astype(np.float32)
-            fraction = fraction.transpose(1, 0, 2)[:, None]  # within an example, a crossing depends on nothing else
-            steps = np.arange(self.example_steps + 1, dtype=np.float32)[None, :, None, None]
-            spikes = np.diff(np.floor(fraction + steps * per_step), axis=1) > 0
+        else:
+            spikes = _crossings(rng.random((count, 1, self.n_inputs)), p, self.example_steps)
         return functions, x, targets, spikes.reshape(self.steps, count, self.n_inputs)
 
     def _batch(self, functions, x, targets, spikes):
