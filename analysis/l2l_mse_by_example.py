@@ -57,7 +57,7 @@ def draw(folders, out, labels=None, brian=None, log=True, backprop=False):
     import matplotlib.pyplot as plt
 
     summaries = [read_summary(f) for f in folders]
-    figure, ax = plt.subplots(figsize=(6.0, 3.8))
+    figure, ax = plt.subplots(figsize=(6.0, 4.6))
     examples = len(summaries[0]["test_mse_by_example"])
     k = np.arange(examples)
     ax.axvspan(examples // 2 - 0.5, examples - 0.5, color="0.93", zorder=0, label="averaged in test_mse")
@@ -102,7 +102,7 @@ def draw(folders, out, labels=None, brian=None, log=True, backprop=False):
     ax.set_ylabel("MSE over test functions")
     ax.set_xlim(-0.5, examples - 0.5)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="upper right", framealpha=0.9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)  # off the curves
     ax.set_title(f"{first['test_functions']} new target functions, weights frozen", fontsize=9)
     figure.tight_layout()
     figure.savefig(out, dpi=150)
