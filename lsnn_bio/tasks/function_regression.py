@@ -259,10 +259,9 @@ class FunctionRegression(Task):
         x = rng.uniform(-self.input_range, self.input_range, (count, self.examples, self.n_x))
         targets = functions(x)
         p = (self.input_rates(x, targets) * (self.dt_ms / 1000.0)).astype(np.float32)  # (count, K, n)
-        per_step = p.transpose(1, 0, 2)[:, None]  # (K, 1, count, n)
         if self.encoding == "bernoulli":
             uniform = rng.random((self.examples, self.example_steps, count, self.n_inputs), dtype=np.float32)
-            spikes = uniform < per_step
+            spikes = uniform < p.transpose(1, 0, 2)[:, None]
         else:
             spikes = _crossings(rng.random((count, 1, self.n_inputs)), p, self.example_steps)
         return functions, x, targets, spikes.reshape(self.steps, count, self.n_inputs)
