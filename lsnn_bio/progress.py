@@ -36,9 +36,18 @@ def bar(total, desc, *, enabled=True, unit="trial", initial=0):
     enabled = enabled and not SILENCED
     if enabled and not _is_terminal(sys.stderr):
         return LogLines(total, desc, unit=unit, initial=initial)
-    return tqdm(
+    return _Bar(
         total=total, desc=desc, unit=unit, initial=initial, disable=not enabled, file=sys.stderr, dynamic_ncols=True
     )
+
+
+class _Bar(tqdm):
+    """tqdm whose ``write`` goes where the bar goes, and nowhere when it is off: tqdm's own writes to stdout, which
+    carries a command's result (``train`` prints its summary there as JSON)."""
+
+    def write(self, text):
+        if not self.disable:
+            tqdm.write(text, file=sys.stderr)
 
 
 def _is_terminal(stream):

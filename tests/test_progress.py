@@ -52,14 +52,20 @@ def test_silenced_turns_off_every_bar_inside_even_on_a_terminal(monkeypatch):
     assert "after" in terminal.getvalue()
 
 
-def test_a_terminal_gets_tqdms_bar(monkeypatch):
+def test_a_terminal_gets_tqdms_bar_and_its_lines_never_reach_stdout(monkeypatch, capsys):
     terminal = io.StringIO()
     terminal.isatty = lambda: True
     monkeypatch.setattr("sys.stderr", terminal)
     bar = progress.bar(2, "twin")
     bar.update(2)
+    bar.write("iteration 2: validation error 0.1")
     bar.close()
     assert isinstance(bar, tqdm.tqdm) and "twin" in terminal.getvalue() and "\r" in terminal.getvalue()
+    assert "iteration 2: validation error 0.1\n" in terminal.getvalue()
+    off = progress.bar(2, "twin", enabled=False)
+    off.write("iteration 2: validation error 0.1")
+    off.close()
+    assert capsys.readouterr().out == "" and terminal.getvalue().count("validation") == 1
 
 
 def test_a_closed_or_missing_stderr_loses_lines_not_the_run(monkeypatch):

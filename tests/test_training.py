@@ -189,8 +189,10 @@ def test_existing_run_needs_resume_unless_it_is_finished(experiment_path, tmp_pa
         train(experiment_path, tmp_path / "run", 2)
 
 
-def test_cli_train_writes_run_folder(experiment_path, tmp_path):
-    """Progress on: stderr is a pipe, as in a batch job's log, so it must get lines, not a carriage-return bar."""
+@pytest.mark.parametrize("quiet", [False, True])
+def test_cli_train_writes_run_folder(experiment_path, tmp_path, quiet):
+    """Progress on: stderr is a pipe, as in a batch job's log, so it must get lines, not a carriage-return bar.
+    With --quiet it gets nothing. Either way stdout is the summary, as JSON and nothing else."""
     command = [
         sys.executable,
         "-m",
@@ -202,10 +204,14 @@ def test_cli_train_writes_run_folder(experiment_path, tmp_path):
         "--iterations",
         "2",
     ] + [a for s in SMALL for a in ("--set", s)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command + ["--quiet"] * quiet, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "\r" not in result.stderr and "validation" in result.stderr, result.stderr
+    if quiet:
+        assert result.stderr == ""
+    else:
+        assert "\r" not in result.stderr and "validation" in result.stderr, result.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert json.loads(result.stdout) == summary
     assert summary["iterations"] == 2 and "test_accuracy" in summary and "test_error" in summary
     assert len([l for l in lines(tmp_path / "run") if l["split"] == "train"]) == 2
 
