@@ -131,6 +131,23 @@ def test_regular_encoding_is_the_whole_episodes_level_crossing_whole_numbers(see
     assert np.count_nonzero(spikes != reference) <= 2e-5 * spikes.size  # at most rounding-level shifts by a step
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_regular_encoding_places_each_spike_on_the_step_flooring_every_step_would(seed):
+    """Exactly, against the step-by-step definition within each example, on float64 rates and phases that are
+    round decimals: there f + s * q often lands just beside a whole number, and the step computed directly,
+    ceil((j - f) / q), is one off (in about 1 % of these spikes, both ways)."""
+    rng = np.random.default_rng(seed)
+    count, examples, steps, n = 4, 12, int(rng.integers(2, 25)), 60
+    q = rng.choice(np.arange(1, 101) / 100, size=(count, examples, n))
+    phase = rng.choice(np.arange(100) / 100, size=(count, 1, n))
+    spikes = _crossings(phase, q, steps)
+    start = phase + np.concatenate([np.zeros_like(q[:, :1]), np.cumsum(q * steps, axis=1)[:, :-1]], axis=1)
+    fraction = start - np.floor(start)
+    level = np.floor(fraction[..., None, :] + np.arange(steps + 1)[:, None] * q[..., None, :])  # (count, K, S+1, n)
+    reference = np.diff(level, axis=2) > 0
+    np.testing.assert_array_equal(spikes, reference.transpose(1, 2, 0, 3).reshape(examples * steps, count, n))
+
+
 def test_regular_encoding_draws_a_phase_per_neuron_and_episode(monkeypatch):
     import lsnn_bio.tasks.function_regression as module
 
@@ -224,6 +241,8 @@ def test_make_task_round_trip_and_registration():
         ({"tuning_width": 0}, "option tuning_width must be a positive finite number"),
         ({"input_range": float("inf")}, "option input_range must be a positive finite number"),
         ({"rate_hz": 2000}, "option rate_hz must be at most 1000 Hz"),
+        ({"rate_hz": "250 Hz"}, "got '250 Hz' (accepted: a plain number of Hz, without the unit)"),
+        ({"dt_ms": "1 ms"}, "got '1 ms' (accepted: a plain number of ms, without the unit)"),
         ({"seed": -1}, "option seed must be an integer >= 0"),
         ({"test_functions": 0}, "option test_functions must be a positive integer"),
     ],

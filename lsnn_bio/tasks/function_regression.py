@@ -229,7 +229,11 @@ class FunctionRegression(Task):
     def _positive_number(self, option, value):
         ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
         if not ok or not np.isfinite(value) or value <= 0:
-            raise TaskError(f"task '{self.name}': option {option} must be a positive finite number, got {value!r}")
+            unit = {"_hz": "Hz", "_ms": "ms"}.get(option[-3:])  # the unit is in the option's name, not its value
+            raise TaskError(
+                f"task '{self.name}': option {option} must be a positive finite number, got {value!r}"
+                + (f" (accepted: a plain number of {unit}, without the unit)" if unit else "")
+            )
         return float(value)
 
     # -- functions and examples --------------------------------------------------------------
