@@ -295,6 +295,25 @@ def test_recipe_paired_scores_each_function_as_the_summary_does(l2l_regression_r
     assert paired.paired(per_function, per_function)["t_test_p"] == 1.0
 
 
+@pytest.mark.parametrize("per_example", [True, False])
+def test_recipe_lstm_learns_the_documents_task_and_reads_test_once(per_example):
+    """The LSTM comparison trains on the document's task (its batches, windows and schedule), its validation
+    MSE falls, and its test scores sit beside the linear baseline of the same test functions."""
+    lstm = recipe("l2l_lstm")
+    settings = [*REGRESSION, "task.examples=6", "validation.every=30"]
+    scores = lstm.lstm_scores(
+        ROOT / "training" / "l2l_regression.yaml", settings, 60, per_example, 32, log=lambda line: None
+    )
+    curve = [point["validation_mse"] for point in scores["validation"]]
+    assert [point["iteration"] for point in scores["validation"]] == [30, 60]
+    assert curve[-1] < curve[0] < 5
+    task = experiment("l2l_regression.yaml", settings).task()
+    test = list(task.batches("test", 64))
+    x, targets = np.concatenate([b.x for b in test]), np.concatenate([b.targets for b in test])
+    assert scores["linear_baseline_mse"] == pytest.approx(linear_baseline_mse(x, targets))
+    assert len(scores["test_mse_by_example"]) == 6 and scores["test_mse"] > 0
+
+
 # ------------------------------------------------------------------------------------------ the command line
 
 
