@@ -9,9 +9,11 @@ The LSTM (``--hidden`` units, a linear readout) reads the document's task as the
 spikes one step of ``dt`` at a time, its prediction for an example the mean readout over the example's readout
 window. With ``--per-example`` it takes one step per example instead, its input that example's spike counts: the
 same information, in 50 steps instead of 1,000. The document's batch size, Adam learning rate and step decay,
-gradient clip, seed and validation interval are used; no rate regulariser. Validation (second half of each
-episode, as ``test_mse``) is printed as it trains; the test split is read once, at the end, with the linear
-baseline on the same functions. One CPU thread by default (``--threads``).
+gradient clip, seed and validation interval are used; no rate regulariser. The validation MSE (over the second
+half of each episode, as ``test_mse`` in a run's summary.json) is printed as it trains; the test split is read
+once, at the end, beside the linear baseline on the same functions: each example predicted by a plane (ridge 1)
+fitted to the examples before it in its episode, as in summary.json. Stdout gets the scores as JSON; ``--out``
+also keeps the validation curve and the MSE per example index.
 """
 
 import argparse
@@ -28,7 +30,12 @@ def lstm_scores(document, settings=(), iterations=None, per_example=False, hidde
     import torch
 
     from lsnn_bio import seeds
-    from lsnn_bio.tasks.regression_scores import linear_baseline_mse, test_mse, test_mse_by_example
+    from lsnn_bio.tasks.regression_scores import (
+        linear_baseline_by_example,
+        linear_baseline_mse,
+        test_mse,
+        test_mse_by_example,
+    )
     from lsnn_bio.training.experiment import load_experiment
     from lsnn_bio.training.regression import window_predictions
 
@@ -79,25 +86,43 @@ def lstm_scores(document, settings=(), iterations=None, per_example=False, hidde
         "experiment": str(document),
         "settings": list(settings),
         "network": f"LSTM, {hidden} units, {'one step per example' if per_example else 'one step per dt'}",
+        "hidden": hidden,
+        "per_example": per_example,
         "iterations": iterations,
         "validation": curve,
         "test_mse": test_mse(predictions, targets),
         "test_mse_by_example": test_mse_by_example(predictions, targets).tolist(),
         "linear_baseline_mse": linear_baseline_mse(x, targets),
+        "linear_baseline_mse_by_example": linear_baseline_by_example(x, targets).tolist(),
         "train_seconds": time.perf_counter() - start,
     }
+
+
+def _count(text):
+    """A whole number >= 1, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return value
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("experiment", type=Path, help="a function_regression experiment document")
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--iterations", type=int, help="default: the document's")
+    parser.add_argument(
+        "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE", help="as for lsnn-bio train"
+    )
+    parser.add_argument("--iterations", type=_count, help="training iterations (default: the document's)")
     parser.add_argument("--per-example", action="store_true", help="one LSTM step per example (its spike counts)")
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, help="write the scores as JSON here")
+    parser.add_argument("--hidden", type=_count, default=128, help="LSTM units (default: 128)")
+    parser.add_argument("--threads", type=_count, default=1, help="torch CPU threads (default: 1)")
+    parser.add_argument("--out", type=Path, help="also write the scores, curve included, as JSON here")
     args = parser.parse_args(argv)
+    if args.out and (args.out.is_dir() or not args.out.parent.is_dir()):
+        parser.error(f"--out {args.out}: not a file in an existing folder (accepted: e.g. runs/l2l_lstm.json)")
     from lsnn_bio.errors import LsnnBioError
 
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
@@ -107,9 +132,11 @@ def main(argv=None):
         )
     except LsnnBioError as error:
         raise SystemExit(str(error)) from None
-    print(json.dumps({k: v for k, v in scores.items() if k not in ("validation", "test_mse_by_example")}, indent=2))
+    print(json.dumps({k: v for k, v in scores.items() if not k.endswith(("validation", "_by_example"))}, indent=2))
     if args.out:
-        args.out.write_text(json.dumps(scores, indent=2))
+        partial = args.out.with_name(args.out.name + ".partial")
+        partial.write_text(json.dumps(scores, indent=2))
+        partial.replace(args.out)
 
 
 if __name__ == "__main__":

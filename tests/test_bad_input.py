@@ -79,6 +79,8 @@ CASES = [
     ("optimizer-number", train_sets("optimizer=0.01"), ["--set optimizer=0.01", "expected a mapping", "learning_rate"]),
     ("seed-section", train_sets("seed.x=3"), ["--set seed.x=3", "not a section", "--set seed=VALUE"]),
     ("seed-negative", train_sets("seed=-1"), ["seed", ">= 0"]),
+    # FAST sets task.symbol_ms first, a name the refusal lists among the accepted options: the misspelled one is blamed
+    ("task-option-misspelled", train_sets("task.sed=3"), ["--set task.sed=3", "unknown option sed"]),
     ("seed-fraction", train_sets("seed=1.5"), ["seed", "whole number"]),
     ("decay-above-one", train_sets("optimizer.decay_factor=2"), ["decay_factor", "(0, 1]"]),
     ("betas-one", train_sets("optimizer.betas=[0.9]"), ["betas", "two numbers"]),

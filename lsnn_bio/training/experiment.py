@@ -398,7 +398,8 @@ class _SetDocument(Document):
             for set_key, setting in self.settings.items()
             if key and (key == set_key or key.startswith(set_key + ".") or set_key.startswith(key + "."))
         ]
-        named = [setting for setting in matching if setting.split("=", 1)[0].split(".")[-1].strip() in message]
+        said = message.split("(accepted")[0]  # the list of accepted options names every key: not evidence
+        named = [setting for setting in matching if setting.split("=", 1)[0].split(".")[-1].strip() in said]
         if named or matching:
             return f"--set {(named or matching)[0]}"
         return super().where(key)
