@@ -5,7 +5,8 @@
         --brian runs/l2l_sine/validate.json
 
 One curve per run folder (``lsnn-bio train`` on a ``function_regression`` experiment: summary.json's
-``test_mse_by_example``, the mean over held-out functions at every example index), and the linear
+``test_mse_by_example``, the mean over held-out functions at every example index) or, after the first, per
+JSON file written by ``l2l_lstm.py --out`` (an LSTM on the same task), and the linear
 baseline fitted to the examples seen so far on the same test functions (``linear_baseline_mse_by_example``;
 the runs share the task, so it is drawn once). ``--brian`` adds Brian2's per-example MSE from a
 ``validate_regression`` JSON (``brian_mse``). ``--backprop`` adds the paper's second baseline on the same
@@ -23,7 +24,8 @@ import numpy as np
 
 
 def read_summary(folder):
-    path = Path(folder) / "summary.json"
+    """A run folder's summary.json; after the first, also the JSON of ``l2l_lstm.py --out``."""
+    path = Path(folder) if Path(folder).is_file() else Path(folder) / "summary.json"
     if not path.is_file():
         raise SystemExit(f"{folder}: no summary.json (expected a finished lsnn-bio train run folder)")
     summary = json.loads(path.read_text())
@@ -57,12 +59,14 @@ def draw(folders, out, labels=None, brian=None, log=True, backprop=False):
     import matplotlib.pyplot as plt
 
     summaries = [read_summary(f) for f in folders]
+    if "test_functions" not in summaries[0]:
+        raise SystemExit(f"{folders[0]}: the first curve must be a run folder (its summary has the baselines)")
     figure, ax = plt.subplots(figsize=(6.0, 4.6))
     examples = len(summaries[0]["test_mse_by_example"])
     k = np.arange(examples)
     ax.axvspan(examples // 2 - 0.5, examples - 0.5, color="0.93", zorder=0, label="averaged in test_mse")
     for i, summary in enumerate(summaries):
-        name = labels[i] if labels else summary["experiment"]
+        name = labels[i] if labels else summary.get("network", summary["experiment"])
         ax.plot(
             k,
             summary["test_mse_by_example"],
@@ -113,7 +117,10 @@ def draw(folders, out, labels=None, brian=None, log=True, backprop=False):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "runs", nargs="+", help="function_regression run folders (e.g. LSNN, then its LIF-only control)"
+        "runs",
+        nargs="+",
+        help="function_regression run folders (e.g. LSNN, then its LIF-only control); after the first, also "
+        "l2l_lstm.py --out JSON files",
     )
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--labels", default=None, help="comma-separated curve names (default: the experiment names)")

@@ -296,14 +296,13 @@ def test_recipe_paired_scores_each_function_as_the_summary_does(l2l_regression_r
 
 
 @pytest.mark.parametrize("per_example", [True, False])
-def test_recipe_lstm_learns_the_documents_task_and_reads_test_once(per_example):
+def test_recipe_lstm_learns_the_documents_task_and_reads_test_once(per_example, l2l_regression_run, tmp_path):
     """The LSTM comparison trains on the document's task (its batches, windows and schedule), its validation
-    MSE falls, and its test scores sit beside the linear baseline of the same test functions."""
+    MSE falls, its test scores sit beside the linear baseline of the same test functions, and its JSON draws
+    beside a run in the per-example figure."""
     lstm = recipe("l2l_lstm")
-    settings = [*REGRESSION, "task.examples=6", "validation.every=30"]
-    scores = lstm.lstm_scores(
-        ROOT / "training" / "l2l_regression.yaml", settings, 60, per_example, 32, log=lambda line: None
-    )
+    settings = [*REGRESSION, "validation.every=30"]
+    scores = lstm.lstm_scores(ROOT / "training" / "l2l_regression.yaml", settings, 60, per_example, 32, log=lambda _: 0)
     curve = [point["validation_mse"] for point in scores["validation"]]
     assert [point["iteration"] for point in scores["validation"]] == [30, 60]
     assert curve[-1] < curve[0] < 5
@@ -311,7 +310,12 @@ def test_recipe_lstm_learns_the_documents_task_and_reads_test_once(per_example):
     test = list(task.batches("test", 64))
     x, targets = np.concatenate([b.x for b in test]), np.concatenate([b.targets for b in test])
     assert scores["linear_baseline_mse"] == pytest.approx(linear_baseline_mse(x, targets))
-    assert len(scores["test_mse_by_example"]) == 6 and scores["test_mse"] > 0
+    assert len(scores["test_mse_by_example"]) == task.examples and scores["test_mse"] > 0
+    run, _, summary = l2l_regression_run
+    assert scores["linear_baseline_mse"] == pytest.approx(summary["linear_baseline_mse"])  # the same test functions
+    (tmp_path / "lstm.json").write_text(json.dumps(scores))
+    drawn = recipe("l2l_mse_by_example").draw([run, tmp_path / "lstm.json"], tmp_path / "mse.png")
+    assert drawn.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # ------------------------------------------------------------------------------------------ the command line
