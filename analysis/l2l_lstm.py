@@ -98,18 +98,10 @@ def lstm_scores(document, settings=(), iterations=None, per_example=False, hidde
     }
 
 
-def _count(text):
-    """A whole number >= 1, for argparse."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
-    return value
-
-
 def main(argv=None):
+    from lsnn_bio.cli import _count  # a whole number >= 1, refused in the command line's words
+    from lsnn_bio.errors import LsnnBioError
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("experiment", type=Path, help="a function_regression experiment document")
     parser.add_argument(
@@ -123,8 +115,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.out and (args.out.is_dir() or not args.out.parent.is_dir()):
         parser.error(f"--out {args.out}: not a file in an existing folder (accepted: e.g. runs/l2l_lstm.json)")
-    from lsnn_bio.errors import LsnnBioError
-
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     try:
         scores = lstm_scores(
