@@ -122,6 +122,12 @@ def main(argv=None):
         )
     except LsnnBioError as error:
         raise SystemExit(str(error)) from None
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: nothing written (the LSTM keeps no checkpoint; run it again{' for ' + str(args.out) if args.out else ''})",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
     print(json.dumps({k: v for k, v in scores.items() if not k.endswith(("validation", "_by_example"))}, indent=2))
     if args.out:
         partial = args.out.with_name(args.out.name + ".partial")

@@ -314,6 +314,23 @@ def test_recipe_lstm_learns_the_documents_task_and_reads_test_once(per_example, 
     assert drawn.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_recipe_lstm_refuses_bad_arguments_and_an_interrupt_leaves_no_file(monkeypatch, tmp_path, capsys):
+    lstm = recipe("l2l_lstm")
+    document = str(ROOT / "training" / "l2l_regression.yaml")
+    for argv, words in [
+        (["--hidden", "0"], "0 is not a count"),
+        (["--out", str(tmp_path / "missing" / "x.json")], "not a file in an existing folder"),
+    ]:
+        with pytest.raises(SystemExit):
+            lstm.main([document, *argv])
+        assert words in capsys.readouterr().err
+    monkeypatch.setattr(lstm, "lstm_scores", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(SystemExit) as stop:
+        lstm.main([document, "--out", str(tmp_path / "x.json")])
+    assert stop.value.code == 130 and "interrupted: nothing written" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 # ------------------------------------------------------------------------------------------ the command line
 
 
