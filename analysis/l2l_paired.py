@@ -28,20 +28,11 @@ def load(checkpoint):
 
 def per_function_mse(trained, split="test", twin_dtype="float64", batch_size=64):
     """(functions,) MSE over the second half of each held-out episode of ``split``."""
-    import torch
+    from lsnn_bio.learning_to_learn import twin_predictions
 
-    from lsnn_bio.learning_to_learn import regression_batches, trained_twin
-    from lsnn_bio.training.regression import window_predictions
-
-    twin = trained_twin(trained, twin_dtype)
-    errors = []
-    for batch in regression_batches(trained.task, split, None, batch_size):
-        with torch.no_grad():
-            result = twin({trained.input: torch.as_tensor(batch.inputs, dtype=twin.dtype)})
-        predictions = window_predictions(result.outputs[trained.readout], torch.as_tensor(batch.windows)).double()
-        squared = ((predictions.numpy() - batch.targets) ** 2).mean(axis=-1)  # (functions, examples)
-        errors.append(squared[:, squared.shape[1] // 2 :].mean(axis=1))
-    return np.concatenate(errors)
+    predictions, targets, _ = twin_predictions(trained, split, twin_dtype=twin_dtype, batch_size=batch_size)
+    squared = ((predictions - targets) ** 2).mean(axis=-1)  # (functions, examples)
+    return squared[:, squared.shape[1] // 2 :].mean(axis=1)
 
 
 def paired(first, second):

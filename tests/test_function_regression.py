@@ -11,6 +11,7 @@ from lsnn_bio.tasks.regression_scores import (
     linear_baseline_by_example,
     linear_baseline_mse,
     linear_predictions,
+    plane_decomposition,
     test_mse,
     test_mse_by_example,
 )
@@ -306,6 +307,43 @@ def test_linear_baseline_learns_within_an_episode_but_not_beyond_linear():
     # the network family is close to, but not exactly, linear on [-5, 5]^2
     within = batch.targets.var(axis=1).mean()
     assert 0.01 * within < linear_baseline_mse(batch.x, batch.targets) < 0.2 * within
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_plane_decomposition_splits_the_error_exactly_and_recovers_slope_gains(seed):
+    """Any predictions: the planes' error and the error off them sum to test_mse. On planar functions, predictions
+    that carry known fractions of each slope and level have exactly those gains; on curved ones, a shifted copy of
+    the targets errs only in its plane."""
+    rng = np.random.default_rng(seed)
+    functions, examples, n_x = int(rng.integers(5, 30)), int(rng.integers(10, 60)), int(rng.integers(1, 4))
+    x = rng.uniform(-5, 5, (functions, examples, n_x))
+    slopes, levels = rng.normal(0, 1, (functions, n_x)), rng.normal(0, 1, (functions, 1))
+    planes = (np.einsum("bkd,bd->bk", x, slopes) + levels)[..., None]
+    curved = planes + 0.3 * np.sin(x.sum(axis=-1, keepdims=True))
+
+    noisy = curved + rng.normal(0, 0.5, curved.shape)
+    split = plane_decomposition(noisy, curved, x)
+    assert split["test_mse"] == pytest.approx(test_mse(noisy, curved), rel=1e-12)
+    assert split["plane_mse"] + split["off_plane_mse"] == pytest.approx(split["test_mse"], rel=1e-12)
+
+    shifted = plane_decomposition(curved + 0.7, curved, x)
+    assert shifted["plane_mse"] == pytest.approx(0.49) and shifted["off_plane_mse"] == pytest.approx(0.0, abs=1e-20)
+    assert 0 < shifted["target_off_plane_mse"] < 0.3**2
+
+    gains, level_gain = rng.uniform(0.1, 1.5, n_x), rng.uniform(0.5, 1.5)
+    shrunk = (np.einsum("bkd,bd->bk", x, slopes * gains) + level_gain * levels)[..., None]
+    split = plane_decomposition(shrunk, planes, x)
+    assert [s["gain"] for s in split["slopes"]] == pytest.approx(list(gains), rel=1e-9)
+    assert [s["correlation"] for s in split["slopes"]] == pytest.approx([1.0] * n_x)
+    assert split["level"]["gain"] == pytest.approx(level_gain, rel=1e-9)
+    assert split["off_plane_mse"] == pytest.approx(0.0, abs=1e-20)
+
+    with pytest.raises(TaskError, match="same shape, with one output"):
+        plane_decomposition(np.zeros((functions, examples, 2)), np.zeros((functions, examples, 2)), x)
+    with pytest.raises(TaskError, match="x must be"):
+        plane_decomposition(planes, planes, x[:, :-1])
+    with pytest.raises(TaskError, match="too few"):
+        plane_decomposition(planes[:, :4], planes[:, :4], x[:, :4])
 
 
 def test_backprop_baseline_fits_the_target_architecture():

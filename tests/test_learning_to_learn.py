@@ -295,6 +295,21 @@ def test_recipe_paired_scores_each_function_as_the_summary_does(l2l_regression_r
     assert paired.paired(per_function, per_function)["t_test_p"] == 1.0
 
 
+def test_recipe_planes_splits_the_runs_test_mse_and_refuses_other_tasks(l2l_regression_run, l2l_navigation_run, capsys):
+    """The plane diagnostic scores the run's own predictions (its MSE is the summary's test_mse) and refuses a
+    checkpoint of another task in one line."""
+    run, _, summary = l2l_regression_run
+    planes = recipe("l2l_planes")
+    result = planes.planes(run / "checkpoint.safetensors", "test")
+    assert result["test_mse"] == pytest.approx(summary["test_mse"], rel=1e-9)
+    assert result["plane_mse"] + result["off_plane_mse"] == pytest.approx(result["test_mse"], rel=1e-12)
+    assert len(result["slopes"]) == 2
+    with pytest.raises(SystemExit, match=r"^l2l_planes: .*accepted: a function_regression checkpoint of the 'network'"):
+        planes.main([str(l2l_navigation_run / "checkpoint.safetensors")])
+    planes.main([str(run / "checkpoint.safetensors"), "--json"])
+    assert json.loads(capsys.readouterr().out)["split"] == "validation"
+
+
 @pytest.mark.parametrize("per_example", [True, False])
 def test_recipe_lstm_learns_the_documents_task_and_reads_test_once(per_example, l2l_regression_run, tmp_path):
     """The LSTM comparison trains on the document's task (its batches, windows and schedule), its validation

@@ -13,7 +13,14 @@ from ..errors import LsnnBioError
 from ..progress import STDERR
 from .common import trained_twin
 from .navigation import navigation_episodes, simulate_navigation, validate_navigation
-from .regression import regression_batches, regression_episodes, simulate_regression, validate_regression, window_means
+from .regression import (
+    regression_batches,
+    regression_episodes,
+    simulate_regression,
+    twin_predictions,
+    validate_regression,
+    window_means,
+)
 
 __all__ = [
     "TASKS",
@@ -25,6 +32,7 @@ __all__ = [
     "regression_episodes",
     "validate_regression",
     "simulate_regression",
+    "twin_predictions",
     "window_means",
     "navigation_episodes",
     "validate_navigation",

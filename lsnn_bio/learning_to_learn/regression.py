@@ -61,6 +61,22 @@ def regression_batches(task, split="test", functions=None, batch_size=32):
     return batches
 
 
+def twin_predictions(trained, split="validation", functions=None, twin_dtype="float64", batch_size=64):
+    """The twin's prediction of every example of held-out functions of ``split``, with their targets and inputs x:
+    three arrays (functions, K, ...), for scores that need more than the per-example MSE."""
+    import torch
+
+    twin = trained_twin(trained, twin_dtype)
+    predicted, targets, x = [], [], []
+    for batch in regression_batches(trained.task, split, functions, batch_size):
+        with torch.no_grad():
+            result = twin({trained.input: torch.as_tensor(batch.inputs, dtype=twin.dtype)})
+        predicted.append(window_means(result.outputs[trained.readout].double().numpy(), batch.windows))
+        targets.append(batch.targets)
+        x.append(batch.x)
+    return tuple(np.concatenate(a) for a in (predicted, targets, x))
+
+
 def regression_episodes(checkpoint, split="test", functions=3, engine="cpp_standalone", record=None, directory=None):
     """Brian2 runs of the first ``functions`` held-out episodes: (trained, batches, [BrianResult per episode])."""
     trained = load_trained(checkpoint)

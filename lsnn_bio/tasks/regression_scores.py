@@ -90,3 +90,50 @@ def linear_baseline_by_example(x, targets, mask=None, ridge=1.0):
 def linear_baseline_mse(x, targets, mask=None, ridge=1.0):
     """The linear baseline's MSE over the second half of every episode, as ``test_mse``."""
     return test_mse(linear_predictions(x, targets, ridge), targets, mask)
+
+
+def plane_decomposition(predictions, targets, x):
+    """Where a learner's second-half error lies, with one plane per episode fitted to its predictions and one to its targets.
+
+    Over examples K//2 .. K-1 of every episode, least-squares planes (slopes on x and an intercept) are fitted
+    to the predictions P and to the targets T. Residuals are orthogonal to the planes, so ``test_mse`` splits
+    exactly into ``plane_mse`` (the planes differ: wrong level or slopes) and ``off_plane_mse`` (what is left
+    once both planes are removed). Gains and correlations compare the fitted coefficients across episodes: a
+    learner that knows which way each function slopes but cannot express it fully has correlations near 1 and
+    slope gains well below 1. One output only.
+    """
+    predictions, targets = _as_3d("predictions", predictions), _as_3d("targets", targets)
+    if predictions.shape != targets.shape or targets.shape[-1] != 1:
+        raise TaskError(
+            f"predictions {predictions.shape} and targets {targets.shape} must have the same shape, with one output"
+        )
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3 or x.shape[:2] != targets.shape[:2]:
+        raise TaskError(f"x must be (functions, examples, n_x) matching targets {targets.shape[:2]}, got {x.shape}")
+    half = x.shape[1] // 2
+    features = np.concatenate([x[:, half:], np.ones(x[:, half:].shape[:2] + (1,))], axis=-1)
+    if features.shape[1] < features.shape[2] + 1:
+        raise TaskError(
+            f"{x.shape[1]} examples leave too few in the second half to fit a plane on {x.shape[-1]} inputs"
+        )
+    P, T = predictions[:, half:, 0], targets[:, half:, 0]
+    solve = np.linalg.pinv(features)  # (functions, n_x + 1, examples in the half)
+    p_coef, t_coef = np.einsum("bfk,bk->bf", solve, P), np.einsum("bfk,bk->bf", solve, T)
+    p_plane, t_plane = np.einsum("bkf,bf->bk", features, p_coef), np.einsum("bkf,bf->bk", features, t_coef)
+
+    def compare(j):
+        p, t = p_coef[:, j], t_coef[:, j]
+        spread = t.var()
+        gain = float(((p - p.mean()) * (t - t.mean())).mean() / spread) if spread > 0 else float("nan")
+        correlation = float(np.corrcoef(p, t)[0, 1]) if spread > 0 and p.var() > 0 else float("nan")
+        return {"gain": gain, "correlation": correlation, "target_std": float(np.sqrt(spread))}
+
+    n_x = x.shape[-1]
+    return {
+        "test_mse": float(((P - T) ** 2).mean()),
+        "plane_mse": float(((p_plane - t_plane) ** 2).mean()),
+        "off_plane_mse": float((((P - p_plane) - (T - t_plane)) ** 2).mean()),
+        "target_off_plane_mse": float(((T - t_plane) ** 2).mean()),
+        "slopes": [compare(j) for j in range(n_x)],
+        "level": compare(n_x),
+    }
