@@ -8,7 +8,9 @@ half of every held-out episode, a least-squares plane is fitted to the network's
 and one to the targets (``regression_scores.plane_decomposition``). The MSE splits exactly into the planes'
 difference and what lies off them. Gains (the fitted slope of the predicted coefficient on the true one,
 across functions) and correlations say whether the network knows which way a function slopes and how much of
-that slope its predictions carry. The validation split is the default: this is a diagnostic to decide on, and
+that slope its predictions carry. A calibrated estimate (the mean of the true coefficient given what the network
+has) has a gain equal to its correlation squared: a gain well below that means the network's predictions carry
+less of each slope than it has found. The validation split is the default: this is a diagnostic to decide on, and
 the test split is for the number reported once.
 """
 
@@ -25,9 +27,10 @@ def planes(checkpoint, split="validation"):
 
     trained = load_trained(checkpoint)
     if trained.task.name != "function_regression" or trained.task.family != "network":
-        task = trained.task.name + (f", family '{trained.task.family}'" if hasattr(trained.task, "family") else "")
+        family = getattr(trained.task, "family", None)
+        found = f"task '{trained.task.name}'" + (f" of the '{family}' family" if family else "")
         raise LsnnBioError(
-            f"{checkpoint}: task '{task}' (accepted: a function_regression checkpoint of the 'network' family)"
+            f"{checkpoint}: {found} (accepted: a function_regression checkpoint of the 'network' family)"
         )
     predictions, targets, x = twin_predictions(trained, split)
     return {"checkpoint": str(checkpoint), "split": split, **plane_decomposition(predictions, targets, x)}
