@@ -1,67 +1,102 @@
 """What has a learning-to-learn network learned of each new function's plane? Its error split into level, slopes and the rest.
 
-    python analysis/l2l_planes.py runs/l2l_regression/checkpoint.safetensors [--split validation] [--json]
+    python analysis/l2l_planes.py runs/l2l_regression [more runs or checkpoints] [--split validation] [--json]
 
-On the ``network`` family the target functions are nearly planes (the linear predictor leaves about 7 % of
-their variance), so a network below the linear predictor must find each function's slopes. Over the second
-half of every held-out episode, a least-squares plane is fitted to the network's predictions (float64 twin)
-and one to the targets (``regression_scores.plane_decomposition``). The MSE splits exactly into the planes'
-difference and what lies off them. Gains (the fitted slope of the predicted coefficient on the true one,
-across functions) and correlations say whether the network knows which way a function slopes and how much of
-that slope its predictions carry. A calibrated estimate (the mean of the true coefficient given what the network
-has) has a gain equal to its correlation squared: a gain well below that means the network's predictions carry
-less of each slope than it has found. The validation split is the default: this is a diagnostic to decide on, and
-the test split is for the number reported once.
+On the ``network`` family of target functions (the paper's 2-layer target networks) the functions are nearly
+planes in (x1, x2): the linear predictor leaves about 7 % of their variance. A network below that predictor
+must find each function's slopes. Over the second half of every held-out episode, a least-squares plane is
+fitted to the network's predictions (its float64 twin, as ``lsnn-bio validate`` compares with Brian2) and one
+to the targets (``regression_scores.plane_decomposition``). The MSE splits exactly into:
+- planes: the two planes differ (wrong level or slopes);
+- off the planes: what is left once both are removed. Exactly planar predictions would leave the targets' own
+  curvature here ("planar predictions would leave ...").
+
+The gain of a coefficient (a slope or the level) is the least-squares slope, across functions, of the
+predicted coefficient on the true one; its correlation says whether the network knows which way a function
+slopes. A calibrated estimate (the mean of the true coefficient given what the network has) has a gain equal
+to its correlation squared, so a gain well below that means the predictions carry less of each slope than the
+network has found. Validation is the default split: this is a diagnostic to decide on, and the test split is
+for the number reported once. ``--json`` prints one object per line (JSON Lines).
 """
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 
-def planes(checkpoint, split="validation"):
-    """``plane_decomposition`` of a ``function_regression`` checkpoint's predictions on ``split``."""
+def load(path):
+    """The trained network of a ``function_regression`` checkpoint of the network family, or of a run folder's."""
     from lsnn_bio.errors import LsnnBioError
-    from lsnn_bio.learning_to_learn import twin_predictions
-    from lsnn_bio.tasks.regression_scores import plane_decomposition
     from lsnn_bio.trained import load_trained
 
-    trained = load_trained(checkpoint)
-    if trained.task.name != "function_regression" or trained.task.family != "network":
-        family = getattr(trained.task, "family", None)
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "checkpoint.safetensors").is_file():
+            raise LsnnBioError(
+                f"{path}: a folder without checkpoint.safetensors (accepted: a run folder or a checkpoint)"
+            )
+        path = path / "checkpoint.safetensors"
+    trained = load_trained(path)
+    family = getattr(trained.task, "family", None)
+    if trained.task.name != "function_regression" or family != "network":
         found = f"task '{trained.task.name}'" + (f" of the '{family}' family" if family else "")
-        raise LsnnBioError(
-            f"{checkpoint}: {found} (accepted: a function_regression checkpoint of the 'network' family)"
-        )
+        raise LsnnBioError(f"{path}: {found} (accepted: a function_regression checkpoint of the 'network' family)")
+    return trained
+
+
+def planes(trained, split="validation"):
+    """``plane_decomposition`` of a loaded network's predictions on every held-out function of ``split``."""
+    from lsnn_bio.learning_to_learn import twin_predictions
+    from lsnn_bio.tasks.regression_scores import plane_decomposition
+
     predictions, targets, x = twin_predictions(trained, split)
-    return {"checkpoint": str(checkpoint), "split": split, **plane_decomposition(predictions, targets, x)}
+    return {"split": split, "functions": len(x), **plane_decomposition(predictions, targets, x)}
+
+
+def _number(value):
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", nargs="+", help="checkpoints of function_regression runs (network family)")
-    parser.add_argument("--split", default="validation", choices=["validation", "test"])
-    parser.add_argument("--json", action="store_true", help="print one JSON object per checkpoint")
+    parser = argparse.ArgumentParser(prog="l2l_planes", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders or checkpoints of function_regression runs")
+    parser.add_argument(
+        "--split", default="validation", choices=["validation", "test"], help="held-out functions (default: validation)"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per run, one per line")
     args = parser.parse_args(argv)
+    try:
+        report(args.runs, args.split, args.json)
+    except KeyboardInterrupt:
+        print("l2l_planes: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def report(runs, split, as_json):
     from lsnn_bio.errors import LsnnBioError
 
-    for checkpoint in args.checkpoint:
-        try:
-            result = planes(checkpoint, args.split)
-        except LsnnBioError as error:  # a missing or foreign checkpoint: one line, as the lsnn-bio commands say it
-            raise SystemExit(f"l2l_planes: {error}") from None
-        if args.json:
-            print(json.dumps(result))
-            continue
-        slopes = ", ".join(
-            f"x{j + 1} gain {s['gain']:.2f} (correlation {s['correlation']:.2f})"
-            for j, s in enumerate(result["slopes"])
-        )
-        level = result["level"]
-        print(
-            f"{checkpoint} ({args.split}): MSE {result['test_mse']:.4f} = planes {result['plane_mse']:.4f}"
-            f" + off the planes {result['off_plane_mse']:.4f} (targets alone: {result['target_off_plane_mse']:.4f})\n"
-            f"  slopes: {slopes}; level gain {level['gain']:.2f} (correlation {level['correlation']:.2f})"
-        )
+    try:
+        networks = [(run, load(run)) for run in runs]  # every argument is checked before the first is evaluated
+        for run, trained in networks:
+            result = {"checkpoint": str(run), **planes(trained, split)}
+            if as_json:
+                print(json.dumps(result), flush=True)
+                continue
+            slopes = ", ".join(
+                f"x{j + 1} gain {_number(s['gain'])} (correlation {_number(s['correlation'])})"
+                for j, s in enumerate(result["slopes"])
+            )
+            level = result["level"]
+            print(
+                f"{run} ({result['functions']} {split} functions, float64 twin): MSE {result['mse']:.4f}"
+                f" = planes {result['plane_mse']:.4f} + off the planes {result['off_plane_mse']:.4f}"
+                f" (planar predictions would leave {result['target_off_plane_mse']:.4f} there)\n"
+                f"  slopes: {slopes}; level gain {_number(level['gain'])} (correlation {_number(level['correlation'])})",
+                flush=True,
+            )
+    except LsnnBioError as error:  # a missing or foreign checkpoint, too few functions: one line, as lsnn-bio says it
+        raise SystemExit(f"l2l_planes: {error}") from None
 
 
 if __name__ == "__main__":

@@ -323,8 +323,8 @@ def test_plane_decomposition_splits_the_error_exactly_and_recovers_slope_gains(s
 
     noisy = curved + rng.normal(0, 0.5, curved.shape)
     split = plane_decomposition(noisy, curved, x)
-    assert split["test_mse"] == pytest.approx(test_mse(noisy, curved), rel=1e-12)
-    assert split["plane_mse"] + split["off_plane_mse"] == pytest.approx(split["test_mse"], rel=1e-12)
+    assert split["mse"] == pytest.approx(test_mse(noisy, curved), rel=1e-12)
+    assert split["plane_mse"] + split["off_plane_mse"] == pytest.approx(split["mse"], rel=1e-12)
 
     shifted = plane_decomposition(curved + 0.7, curved, x)
     assert shifted["plane_mse"] == pytest.approx(0.49) and shifted["off_plane_mse"] == pytest.approx(0.0, abs=1e-20)
@@ -344,6 +344,10 @@ def test_plane_decomposition_splits_the_error_exactly_and_recovers_slope_gains(s
         plane_decomposition(planes, planes, x[:, :-1])
     with pytest.raises(TaskError, match="too few"):
         plane_decomposition(planes[:, :4], planes[:, :4], x[:, :4])
+    with pytest.raises(TaskError, match="2 functions are too few"):
+        plane_decomposition(planes[:2], planes[:2], x[:2])
+    same = np.broadcast_to(planes[:1], planes.shape)
+    assert plane_decomposition(same, same, np.broadcast_to(x[:1], x.shape))["level"]["gain"] is None
 
 
 def test_backprop_baseline_fits_the_target_architecture():

@@ -300,9 +300,9 @@ def test_recipe_planes_splits_the_runs_test_mse_and_refuses_other_tasks(l2l_regr
     checkpoint of another task in one line."""
     run, _, summary = l2l_regression_run
     planes = recipe("l2l_planes")
-    result = planes.planes(run / "checkpoint.safetensors", "test")
-    assert result["test_mse"] == pytest.approx(summary["test_mse"], rel=1e-9)
-    assert result["plane_mse"] + result["off_plane_mse"] == pytest.approx(result["test_mse"], rel=1e-12)
+    result = planes.planes(planes.load(run), "test")  # a run folder stands for its checkpoint
+    assert result["mse"] == pytest.approx(summary["test_mse"], rel=1e-9)
+    assert result["plane_mse"] + result["off_plane_mse"] == pytest.approx(result["mse"], rel=1e-12)
     assert len(result["slopes"]) == 2
     with pytest.raises(SystemExit, match=r"^l2l_planes: .*accepted: a function_regression checkpoint of the 'network'"):
         planes.main([str(l2l_navigation_run / "checkpoint.safetensors")])

@@ -98,9 +98,11 @@ def plane_decomposition(predictions, targets, x):
     Over examples K//2 .. K-1 of every episode, least-squares planes (slopes on x and an intercept) are fitted
     to the predictions P and to the targets T. Residuals are orthogonal to the planes, so ``test_mse`` splits
     exactly into ``plane_mse`` (the planes differ: wrong level or slopes) and ``off_plane_mse`` (what is left
-    once both planes are removed). Gains and correlations compare the fitted coefficients across episodes: a
+    once both planes are removed); ``target_off_plane_mse`` is what exactly planar predictions would leave in the
+    second. Gains and correlations compare the fitted coefficients across episodes: a
     learner that knows which way each function slopes but cannot express it fully has correlations near 1 and
-    slope gains well below 1. One output only.
+    slope gains well below 1. One output, at least 3 functions; a gain or correlation with nothing to compare
+    (every function has the same coefficient) is None.
     """
     predictions, targets = _as_3d("predictions", predictions), _as_3d("targets", targets)
     if predictions.shape != targets.shape or targets.shape[-1] != 1:
@@ -110,6 +112,8 @@ def plane_decomposition(predictions, targets, x):
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 3 or x.shape[:2] != targets.shape[:2]:
         raise TaskError(f"x must be (functions, examples, n_x) matching targets {targets.shape[:2]}, got {x.shape}")
+    if x.shape[0] < 3:
+        raise TaskError(f"{x.shape[0]} functions are too few to compare coefficients across (accepted: 3 or more)")
     half = x.shape[1] // 2
     features = np.concatenate([x[:, half:], np.ones(x[:, half:].shape[:2] + (1,))], axis=-1)
     if features.shape[1] < features.shape[2] + 1:
@@ -124,13 +128,13 @@ def plane_decomposition(predictions, targets, x):
     def compare(j):
         p, t = p_coef[:, j], t_coef[:, j]
         spread = t.var()
-        gain = float(((p - p.mean()) * (t - t.mean())).mean() / spread) if spread > 0 else float("nan")
-        correlation = float(np.corrcoef(p, t)[0, 1]) if spread > 0 and p.var() > 0 else float("nan")
+        gain = float(((p - p.mean()) * (t - t.mean())).mean() / spread) if spread > 0 else None
+        correlation = float(np.corrcoef(p, t)[0, 1]) if spread > 0 and p.var() > 0 else None
         return {"gain": gain, "correlation": correlation, "target_std": float(np.sqrt(spread))}
 
     n_x = x.shape[-1]
     return {
-        "test_mse": float(((P - T) ** 2).mean()),
+        "mse": float(((P - T) ** 2).mean()),
         "plane_mse": float(((p_plane - t_plane) ** 2).mean()),
         "off_plane_mse": float((((P - p_plane) - (T - t_plane)) ** 2).mean()),
         "target_off_plane_mse": float(((T - t_plane) ** 2).mean()),
