@@ -118,7 +118,8 @@ def plane_decomposition(predictions, targets, x):
     features = np.concatenate([x[:, half:], np.ones(x[:, half:].shape[:2] + (1,))], axis=-1)
     if features.shape[1] < features.shape[2] + 1:
         raise TaskError(
-            f"{x.shape[1]} examples leave too few in the second half to fit a plane on {x.shape[-1]} inputs"
+            f"{x.shape[1]} examples leave too few in the second half to fit a plane on {x.shape[-1]} inputs "
+            f"(accepted: {2 * x.shape[-1] + 3} or more)"
         )
     P, T = predictions[:, half:, 0], targets[:, half:, 0]
     solve = np.linalg.pinv(features)  # (functions, n_x + 1, examples in the half)
