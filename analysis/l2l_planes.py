@@ -28,6 +28,7 @@ from pathlib import Path
 def load(path):
     """The trained network of a ``function_regression`` checkpoint of the network family, or of a run folder's."""
     from lsnn_bio.errors import LsnnBioError
+    from lsnn_bio.learning_to_learn.common import check_task
     from lsnn_bio.trained import load_trained
 
     path = Path(path)
@@ -38,10 +39,11 @@ def load(path):
             )
         path = path / "checkpoint.safetensors"
     trained = load_trained(path)
-    family = getattr(trained.task, "family", None)
-    if trained.task.name != "function_regression" or family != "network":
-        found = f"task '{trained.task.name}'" + (f" of the '{family}' family" if family else "")
-        raise LsnnBioError(f"{path}: {found} (accepted: a function_regression checkpoint of the 'network' family)")
+    check_task(trained, "function_regression", "l2l_planes")
+    if trained.task.family != "network":
+        raise LsnnBioError(
+            f"{path}: l2l_planes needs the 'network' family of target functions, not '{trained.task.family}'"
+        )
     return trained
 
 

@@ -304,7 +304,9 @@ def test_recipe_planes_splits_the_runs_test_mse_and_refuses_other_tasks(l2l_regr
     assert result["mse"] == pytest.approx(summary["test_mse"], rel=1e-9)
     assert result["plane_mse"] + result["off_plane_mse"] == pytest.approx(result["mse"], rel=1e-12)
     assert len(result["slopes"]) == 2
-    with pytest.raises(SystemExit, match=r"^l2l_planes: .*accepted: a function_regression checkpoint of the 'network'"):
+    with pytest.raises(
+        SystemExit, match=r"^l2l_planes: .*l2l_planes needs a checkpoint of a 'function_regression' experiment"
+    ):
         planes.main([str(l2l_navigation_run / "checkpoint.safetensors")])
     planes.main([str(run / "checkpoint.safetensors"), "--json"])
     assert json.loads(capsys.readouterr().out)["split"] == "validation"

@@ -96,7 +96,7 @@ def plane_decomposition(predictions, targets, x):
     """Where a learner's second-half error lies, with one plane per episode fitted to its predictions and one to its targets.
 
     Over examples K//2 .. K-1 of every episode, least-squares planes (slopes on x and an intercept) are fitted
-    to the predictions P and to the targets T. Residuals are orthogonal to the planes, so ``test_mse`` splits
+    to the predictions P and to the targets T. Residuals are orthogonal to the planes, so the MSE (``mse``) splits
     exactly into ``plane_mse`` (the planes differ: wrong level or slopes) and ``off_plane_mse`` (what is left
     once both planes are removed); ``target_off_plane_mse`` is what exactly planar predictions would leave in the
     second. Gains and correlations compare the fitted coefficients across episodes: a
