@@ -24,18 +24,21 @@ def draw(checkpoint, out, episode=0, population="ALIF", variable="A"):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from lsnn_bio.errors import LsnnBioError
     from lsnn_bio.learning_to_learn import regression_batches, trained_twin
+    from lsnn_bio.learning_to_learn.common import check_task
     from lsnn_bio.trained import load_trained
     from lsnn_bio.training.losses import window_logits
 
     trained = load_trained(checkpoint)
+    check_task(trained, "function_regression", "l2l_adaptation")
     task, twin = trained.task, trained_twin(trained)
-    if task.name != "function_regression":
-        raise SystemExit(f"{checkpoint}: not a function_regression checkpoint (task '{task.name}')")
     if population not in trained.spec.populations:
-        raise SystemExit(
-            f"no population '{population}' in {trained.spec.name} (populations: {', '.join(trained.spec.populations)})"
+        raise LsnnBioError(
+            f"--population {population}: not in {trained.spec.name} (accepted: {', '.join(trained.spec.populations)})"
         )
+    if not 0 <= episode < task.split_size("test"):
+        raise LsnnBioError(f"--episode {episode}: no such test function (accepted: 0 to {task.split_size('test') - 1})")
     batch = regression_batches(task, "test", episode + 1)[-1]
     b = batch.size - 1
     with torch.no_grad():
@@ -103,15 +106,18 @@ def draw(checkpoint, out, episode=0, population="ALIF", variable="A"):
     return Path(out)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a function_regression run's checkpoint.safetensors")
+    parser.add_argument("checkpoint", help="a function_regression run folder or its checkpoint.safetensors")
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--episode", type=int, default=0, help="test function index (default 0)")
     parser.add_argument("--population", default="ALIF", help="adaptive population (default ALIF)")
     parser.add_argument("--variable", default="A", help="its adaptation variable to draw (default A, the threshold)")
-    args = parser.parse_args()
-    print(draw(args.checkpoint, args.out, args.episode, args.population, args.variable))
+    args = parser.parse_args(argv)
+    from lsnn_bio.errors import one_line_errors
+
+    with one_line_errors("l2l_adaptation"):
+        print(draw(args.checkpoint, args.out, args.episode, args.population, args.variable))
 
 
 if __name__ == "__main__":

@@ -17,12 +17,12 @@ import numpy as np
 
 
 def load(checkpoint):
-    """The trained network of a ``function_regression`` checkpoint (``load_trained``)."""
+    """The trained network of a ``function_regression`` checkpoint or run folder (``load_trained``)."""
+    from lsnn_bio.learning_to_learn.common import check_task
     from lsnn_bio.trained import load_trained
 
     trained = load_trained(checkpoint)
-    if trained.task.name != "function_regression":
-        raise SystemExit(f"{checkpoint}: not a function_regression checkpoint (task '{trained.task.name}')")
+    check_task(trained, "function_regression", "l2l_paired")
     return trained
 
 
@@ -59,29 +59,31 @@ def paired(first, second):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("first", help="checkpoint of the first network (e.g. the LSNN)")
-    parser.add_argument("second", help="checkpoint of the second network (e.g. its LIF-only control)")
+    parser.add_argument("first", help="run folder or checkpoint of the first network (e.g. the LSNN)")
+    parser.add_argument("second", help="run folder or checkpoint of the second network (e.g. its LIF-only control)")
     parser.add_argument("--split", default="test", choices=["validation", "test"])
     parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
     args = parser.parse_args(argv)
+    from lsnn_bio.errors import one_line_errors
+
+    with one_line_errors("l2l_paired"):
+        compare(args.first, args.second, args.split, args.json)
+
+
+def compare(first, second, split, as_json):
     from lsnn_bio.errors import LsnnBioError
 
-    try:
-        networks = load(args.first), load(args.second)
-    except LsnnBioError as error:  # a missing or foreign checkpoint: one line, as the lsnn-bio commands say it
-        raise SystemExit(f"l2l_paired: {error}") from None
+    networks = load(first), load(second)
     tasks = [n.experiment.config["task"] for n in networks]
     differ = sorted(k for k in tasks[0].keys() | tasks[1].keys() if tasks[0].get(k) != tasks[1].get(k))
     if differ:
-        raise SystemExit(
-            f"l2l_paired: the two checkpoints' tasks differ in {', '.join(differ)}: not the same functions"
-        )
-    result = paired(*(per_function_mse(n, args.split) for n in networks))
-    if args.json:
+        raise LsnnBioError(f"the two checkpoints' tasks differ in {', '.join(differ)}: not the same functions")
+    result = paired(*(per_function_mse(n, split) for n in networks))
+    if as_json:
         print(json.dumps(result, indent=2))
         return
     print(
-        f"{args.split} MSE over {result['functions']} functions: first {result['first_mse']:.4f}, second {result['second_mse']:.4f}"
+        f"{split} MSE over {result['functions']} functions: first {result['first_mse']:.4f}, second {result['second_mse']:.4f}"
     )
     print(
         f"second - first: {result['mean_difference']:.4f} +- {result['standard_error']:.4f} (s.e.); "

@@ -21,8 +21,6 @@ for the number reported once. ``--json`` prints one object per line (JSON Lines)
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 
 def load(path):
@@ -31,18 +29,11 @@ def load(path):
     from lsnn_bio.learning_to_learn.common import check_task
     from lsnn_bio.trained import load_trained
 
-    path = Path(path)
-    if path.is_dir():
-        if not (path / "checkpoint.safetensors").is_file():
-            raise LsnnBioError(
-                f"{path}: a folder without checkpoint.safetensors (accepted: a run folder or a checkpoint)"
-            )
-        path = path / "checkpoint.safetensors"
     trained = load_trained(path)
     check_task(trained, "function_regression", "l2l_planes")
     if trained.task.family != "network":
         raise LsnnBioError(
-            f"{path}: l2l_planes needs the 'network' family of target functions, not '{trained.task.family}'"
+            f"{trained.path}: l2l_planes needs the 'network' family of target functions, not '{trained.task.family}'"
         )
     return trained
 
@@ -68,37 +59,31 @@ def main(argv=None):
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per run, one per line")
     args = parser.parse_args(argv)
-    try:
+    from lsnn_bio.errors import one_line_errors
+
+    with one_line_errors("l2l_planes"):
         report(args.runs, args.split, args.json)
-    except KeyboardInterrupt:
-        print("l2l_planes: interrupted", file=sys.stderr)
-        raise SystemExit(130) from None
 
 
 def report(runs, split, as_json):
-    from lsnn_bio.errors import LsnnBioError
-
-    try:
-        networks = [(run, load(run)) for run in runs]  # every argument is checked before the first is evaluated
-        for run, trained in networks:
-            result = {"checkpoint": str(run), **planes(trained, split)}
-            if as_json:
-                print(json.dumps(result), flush=True)
-                continue
-            slopes = ", ".join(
-                f"x{j + 1} gain {_number(s['gain'])} (correlation {_number(s['correlation'])})"
-                for j, s in enumerate(result["slopes"])
-            )
-            level = result["level"]
-            print(
-                f"{run} ({result['functions']} {split} functions, float64 twin): MSE {result['mse']:.4f}"
-                f" = planes {result['plane_mse']:.4f} + off the planes {result['off_plane_mse']:.4f}"
-                f" (planar predictions would leave {result['target_off_plane_mse']:.4f} there)\n"
-                f"  slopes: {slopes}; level gain {_number(level['gain'])} (correlation {_number(level['correlation'])})",
-                flush=True,
-            )
-    except LsnnBioError as error:  # a missing or foreign checkpoint, too few functions: one line, as lsnn-bio says it
-        raise SystemExit(f"l2l_planes: {error}") from None
+    networks = [(run, load(run)) for run in runs]  # every argument is checked before the first is evaluated
+    for run, trained in networks:
+        result = {"checkpoint": str(run), **planes(trained, split)}
+        if as_json:
+            print(json.dumps(result), flush=True)
+            continue
+        slopes = ", ".join(
+            f"x{j + 1} gain {_number(s['gain'])} (correlation {_number(s['correlation'])})"
+            for j, s in enumerate(result["slopes"])
+        )
+        level = result["level"]
+        print(
+            f"{run} ({result['functions']} {split} functions, float64 twin): MSE {result['mse']:.4f}"
+            f" = planes {result['plane_mse']:.4f} + off the planes {result['off_plane_mse']:.4f}"
+            f" (planar predictions would leave {result['target_off_plane_mse']:.4f} there)\n"
+            f"  slopes: {slopes}; level gain {_number(level['gain'])} (correlation {_number(level['correlation'])})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -65,16 +65,25 @@ def draw(checkpoint, out, functions=3, after=(0, 2, 5, 10, 40), points=41, seed=
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from lsnn_bio.errors import LsnnBioError
     from lsnn_bio.learning_to_learn import regression_batches, trained_twin
+    from lsnn_bio.learning_to_learn.common import check_task
     from lsnn_bio.trained import load_trained
 
     trained = load_trained(checkpoint)
+    check_task(trained, "function_regression", "l2l_predictions")
     twin = trained_twin(trained)
     task = trained.task
-    if task.name != "function_regression":
-        raise SystemExit(f"{checkpoint}: not a function_regression checkpoint (task '{task.name}')")
+    if not 1 <= functions <= task.split_size("test"):
+        raise LsnnBioError(
+            f"--functions {functions}: accepted 1 to {task.split_size('test')}, the run's test functions"
+        )
+    if points < 2:
+        raise LsnnBioError(f"--points {points}: accepted 2 or more grid points per input dimension")
     after = [k for k in after if k < task.examples]
-    batch = regression_batches(task, "test", functions)[0]
+    if not after:
+        raise LsnnBioError(f"--after: no example count below the episode's {task.examples} examples")
+    batch = regression_batches(task, "test", functions, batch_size=functions)[0]
     rng = np.random.default_rng(seed)
     r = task.input_range
     if task.n_x == 1:
@@ -136,16 +145,24 @@ def draw(checkpoint, out, functions=3, after=(0, 2, 5, 10, 40), points=41, seed=
     return Path(out)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a function_regression run's checkpoint.safetensors")
+    parser.add_argument("checkpoint", help="a function_regression run folder or its checkpoint.safetensors")
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--functions", type=int, default=3, help="test functions, one row each (default 3)")
     parser.add_argument("--after", default="0,2,5,10,40", help="numbers of examples seen (default 0,2,5,10,40)")
     parser.add_argument("--points", type=int, default=41, help="grid points per input dimension (default 41)")
-    args = parser.parse_args()
-    after = [int(k) for k in args.after.split(",") if k.strip()]
-    print(draw(args.checkpoint, args.out, args.functions, after, args.points))
+    args = parser.parse_args(argv)
+    try:
+        after = [int(k) for k in args.after.split(",") if k.strip()]
+    except ValueError:
+        parser.error(f"--after {args.after}: not a comma-separated list of example counts (accepted: e.g. 0,2,5,10,40)")
+    if any(k < 0 for k in after):
+        parser.error(f"--after {args.after}: example counts are 0 or more")
+    from lsnn_bio.errors import one_line_errors
+
+    with one_line_errors("l2l_predictions"):
+        print(draw(args.checkpoint, args.out, args.functions, after, args.points))
 
 
 if __name__ == "__main__":

@@ -49,19 +49,19 @@ def play_agent(trained, twin, log_std, count, split="test"):
 def agents(checkpoint):
     """(trained, [(label, twin, log_std), ...]): the untrained and the trained agent of a checkpoint."""
     from lsnn_bio.learning_to_learn import trained_twin
+    from lsnn_bio.learning_to_learn.common import check_task
     from lsnn_bio.trained import load_trained
     from lsnn_bio.training import checkpoint as checkpoints
     from lsnn_bio.training.a2c import actor_critic_settings
     from lsnn_bio.twin import Twin
 
     trained = load_trained(checkpoint)
-    if trained.task.name != "meta_rl_navigation":
-        raise SystemExit(f"{checkpoint}: not a meta_rl_navigation checkpoint (task '{trained.task.name}')")
+    check_task(trained, "meta_rl_navigation", "navigation_trajectories")
     settings = actor_critic_settings(trained.experiment.config)
     twin = trained_twin(trained)
     untrained = Twin(trained.experiment.network(), dtype=twin.dtype)
     initial = torch.full((2,), float(np.log(settings["initial_std"])), dtype=twin.dtype)
-    saved = checkpoints.load(checkpoint)
+    saved = checkpoints.load(trained.path)
     log_std = saved.state["policy_log_std"].to(twin.dtype)
     return trained, [("untrained", untrained, initial), (f"trained ({saved.iteration} iterations)", twin, log_std)]
 
@@ -74,7 +74,13 @@ def draw(checkpoint, out, episodes=4):
     from matplotlib.collections import LineCollection
     from matplotlib.patches import Circle
 
+    from lsnn_bio.errors import LsnnBioError
+
     trained, rows = agents(checkpoint)
+    if not 1 <= episodes <= trained.task.split_size("test"):
+        raise LsnnBioError(
+            f"--episodes {episodes}: accepted 1 to {trained.task.split_size('test')}, the run's test episodes"
+        )
     radius = trained.task.environment_config.goal_radius
     figure, axes = plt.subplots(len(rows), episodes, figsize=(2.4 * episodes, 2.6 * len(rows)), squeeze=False)
     for r, (label, twin, log_std) in enumerate(rows):
@@ -109,13 +115,16 @@ def draw(checkpoint, out, episodes=4):
     return Path(out)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a meta_rl_navigation run's checkpoint.safetensors")
+    parser.add_argument("checkpoint", help="a meta_rl_navigation run folder or its checkpoint.safetensors")
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--episodes", type=int, default=4, help="test episodes, one column each (default 4)")
-    args = parser.parse_args()
-    print(draw(args.checkpoint, args.out, args.episodes))
+    args = parser.parse_args(argv)
+    from lsnn_bio.errors import one_line_errors
+
+    with one_line_errors("navigation_trajectories"):
+        print(draw(args.checkpoint, args.out, args.episodes))
 
 
 if __name__ == "__main__":

@@ -297,7 +297,7 @@ def parser():
     train.set_defaults(run=_train)
 
     validate = command("validate", help="run a trained checkpoint in Brian2 and compare with the twin")
-    validate.add_argument("checkpoint", help="a run folder's checkpoint.safetensors")
+    validate.add_argument("checkpoint", help="a run folder or its checkpoint.safetensors")
     validate.add_argument(
         "--engine",
         default="cpp_standalone",
@@ -324,7 +324,7 @@ def parser():
     validate.set_defaults(run=_validate)
 
     simulate = command("simulate", help="simulate held-out trials of a trained checkpoint in Brian2, write Neo")
-    simulate.add_argument("checkpoint", help="a run folder's checkpoint.safetensors")
+    simulate.add_argument("checkpoint", help="a run folder or its checkpoint.safetensors")
     simulate.add_argument(
         "--trials", type=_count, required=True, help="number of trials to simulate, from the split's start"
     )

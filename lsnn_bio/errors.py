@@ -1,5 +1,9 @@
 """Errors meant for people: what was wrong, where, and what would be accepted."""
 
+import os
+import sys
+from contextlib import contextmanager
+
 
 class LsnnBioError(Exception):
     """Base class for every error this package raises on purpose."""
@@ -27,3 +31,20 @@ class UnsupportedConstruct(LsnnBioError, ValueError):
     Raised instead of silently approximating: the message names the construct,
     the population or projection it appears in, and the supported alternative.
     """
+
+
+@contextmanager
+def one_line_errors(prog):
+    """For scripts beside the CLI (the analysis recipes): an error meant for people, Ctrl-C or a reader that
+    stopped early (``| head``) ends in at most one line on stderr, never a traceback."""
+    try:
+        yield
+    except LsnnBioError as error:
+        raise SystemExit(f"{prog}: {error}") from None
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except BrokenPipeError:
+        # The reader is gone; point stdout at /dev/null so that Python's flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None

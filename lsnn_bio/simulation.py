@@ -71,7 +71,7 @@ def simulate(
     bar.close()
     simulator = "brian2cuda" if network.engine == "cuda_standalone" else "brian2"
     annotations = {
-        "checkpoint": str(path),
+        "checkpoint": str(trained.path),
         "checkpoint_sha256": trained.digest,
         "engine": network.engine,
         "experiment": trained.experiment.name,

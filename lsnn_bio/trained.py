@@ -34,14 +34,15 @@ class TrainedNetwork:
 
 
 def load_trained(path):
-    """Checkpoint -> TrainedNetwork; refuses checkpoints whose weights do not fit their model."""
+    """Checkpoint (or its run folder) -> TrainedNetwork; refuses checkpoints whose weights do not fit their model."""
+    path = checkpoints.checkpoint_file(path)
     saved = checkpoints.read(path)
     experiment = experiment_from_documents(saved.meta["experiment"], saved.meta["documents"], source=path)
     spec = checkpoints.trained_network(experiment.network(), saved)
     names = saved.meta["spec"]
     return TrainedNetwork(
-        path=Path(path),
-        digest=hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        path=path,
+        digest=hashlib.sha256(path.read_bytes()).hexdigest(),
         experiment=experiment,
         spec=spec,
         task=experiment.task(spec.dt),

@@ -106,7 +106,7 @@ def validate(
         {p: np.concatenate(v) for p, v in brian_spikes.items()},
     )
     return {
-        "checkpoint": str(path),
+        "checkpoint": str(trained.path),
         "checkpoint_sha256": trained.digest,
         "engine": engine,
         "split": split,

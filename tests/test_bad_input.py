@@ -302,6 +302,11 @@ CASES = [
         ["none.safetensors", "no such checkpoint"],
     ),
     (
+        "validate-folder-without-checkpoint",
+        lambda tmp, out, ckpt: ["validate", str(write(tmp, "notes.txt", "").parent), "--engine", "numpy"],
+        ["inputs", "a folder without checkpoint.safetensors", "a run folder or a checkpoint"],
+    ),
+    (
         "validate-not-a-checkpoint",
         lambda tmp, out, ckpt: ["validate", str(write(tmp, "x.safetensors", b"\x80\x04junk")), "--engine", "numpy"],
         ["x.safetensors", "not a readable checkpoint"],
@@ -558,3 +563,23 @@ def test_loading_validating_and_simulating_a_checkpoint_leave_the_temp_folder_as
         == 0
     )
     assert (tmp_path / "a.nix").stat().st_size > 0 and list(temporary.iterdir()) == []
+
+
+def test_recipes_end_in_one_line_on_an_error_an_interrupt_or_a_reader_that_stopped(capsys):
+    """``one_line_errors``, which the analysis recipes run under: no traceback for an error meant for people, for
+    Ctrl-C, or for ``recipe --json | head`` once head has what it wants."""
+    from lsnn_bio.errors import LsnnBioError, one_line_errors
+
+    with pytest.raises(SystemExit, match=r"^recipe: bad input \(accepted: good\)$"):
+        with one_line_errors("recipe"):
+            raise LsnnBioError("bad input (accepted: good)")
+    with pytest.raises(SystemExit) as stop:
+        with one_line_errors("recipe"):
+            raise KeyboardInterrupt
+    assert stop.value.code == 130 and capsys.readouterr().err == "recipe: interrupted\n"
+    code = "from lsnn_bio.errors import one_line_errors\nwith one_line_errors('recipe'):\n    for _ in range(10**5): print('x' * 80)"
+    writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    writer.stdout.read(100)
+    writer.stdout.close()  # the reader stops, as head does
+    stderr = writer.stderr.read().decode()
+    assert writer.wait(timeout=60) == 1 and stderr == "", stderr

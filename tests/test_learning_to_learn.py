@@ -312,6 +312,43 @@ def test_recipe_planes_splits_the_runs_test_mse_and_refuses_other_tasks(l2l_regr
     assert json.loads(capsys.readouterr().out)["split"] == "validation"
 
 
+def test_recipes_refuse_bad_arguments_in_one_line_before_drawing(
+    l2l_regression_run, l2l_navigation_run, tmp_path, capsys
+):
+    """What a user mistypes reaches the recipes' own checks and ends in one line naming what is accepted, never a
+    traceback or a figure of another function than the one asked for; run folders stand for their checkpoints."""
+    run, nav, png = str(l2l_regression_run[0]), str(l2l_navigation_run), str(tmp_path / "f.png")
+    refused = [
+        (
+            "l2l_adaptation",
+            [run, "--out", png, "--episode", "100000"],
+            r"--episode 100000: no such test function \(accepted: 0 to \d+\)",
+        ),
+        ("l2l_adaptation", [run, "--out", png, "--episode", "-1"], r"--episode -1: no such test function"),
+        (
+            "l2l_adaptation",
+            [run, "--out", png, "--population", "LIFF"],
+            r"--population LIFF: not in .* \(accepted: .*ALIF",
+        ),
+        ("l2l_adaptation", [nav, "--out", png], r"needs a checkpoint of a 'function_regression' experiment"),
+        ("l2l_predictions", [run, "--out", png, "--functions", "0"], r"--functions 0: accepted 1 to \d+"),
+        ("l2l_predictions", [run, "--out", png, "--after", "100000"], r"--after: no example count below"),
+        ("l2l_predictions", [run, "--out", png, "--points", "1"], r"--points 1: accepted 2 or more"),
+        ("navigation_trajectories", [run, "--out", png], r"needs a checkpoint of a 'meta_rl_navigation' experiment"),
+        ("navigation_trajectories", [nav, "--out", png, "--episodes", "0"], r"--episodes 0: accepted 1 to \d+"),
+        ("l2l_paired", [str(tmp_path), run], r"a folder without checkpoint.safetensors"),
+    ]
+    for name, argv, message in refused:
+        with pytest.raises(SystemExit, match=f"^{name}: .*{message}") as stop:
+            recipe(name).main(argv)
+        assert "\n" not in str(stop.value.code), stop.value.code
+    for argv in (["--after", "0,x"], ["--after", "-2"]):
+        with pytest.raises(SystemExit) as stop:
+            recipe("l2l_predictions").main([run, "--out", png, *argv])
+        assert stop.value.code == 2 and "--after" in capsys.readouterr().err
+    assert not (tmp_path / "f.png").exists()
+
+
 @pytest.mark.parametrize("per_example", [True, False])
 def test_recipe_lstm_learns_the_documents_task_and_reads_test_once(per_example, l2l_regression_run, tmp_path):
     """The LSTM comparison trains on the document's task (its batches, windows and schedule), its validation

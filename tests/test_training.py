@@ -160,6 +160,9 @@ def test_checkpoint_is_self_describing_and_refuses_damage(experiment_path, tmp_p
         checkpoints.load(truncated)
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         checkpoints.load(tmp_path / "missing.safetensors")
+    assert checkpoints.read(run).meta == saved.meta  # a run folder stands for its checkpoint
+    with pytest.raises(CheckpointError, match="a folder without checkpoint.safetensors"):
+        checkpoints.load(tmp_path)
 
     state = dict(saved.state, twin=dict(saved.state["twin"]))
     name = next(k for k in state["twin"] if k.endswith(".weight"))

@@ -38,9 +38,9 @@ def simulator_name(engine):
     return "brian2cuda" if engine == "cuda_standalone" else "brian2"
 
 
-def annotations(trained, checkpoint, engine, split):
+def annotations(trained, engine, split):
     return {
-        "checkpoint": str(checkpoint),
+        "checkpoint": str(trained.path),
         "checkpoint_sha256": trained.digest,
         "engine": engine,
         "experiment": trained.experiment.name,

@@ -106,7 +106,7 @@ def validate_navigation(
     bar.close()
     twin_goals = twin_episode.goals.astype(int)
     return {
-        "checkpoint": str(checkpoint),
+        "checkpoint": str(trained.path),
         "checkpoint_sha256": trained.digest,
         "engine": "numpy (runtime, closed loop)",
         "split": split,
@@ -146,7 +146,7 @@ def simulate_navigation(checkpoint, episodes, out, record=(), split="test", log=
         played,
         trained.task.episode_seeds(split, episodes),
         simulator="brian2",
-        annotations=annotations(trained, checkpoint, "numpy", split),
+        annotations=annotations(trained, "numpy", split),
     )
     write_block(block, out)
     report = {

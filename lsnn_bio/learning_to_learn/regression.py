@@ -147,7 +147,7 @@ def validate_regression(
     )
     linear = linear_predictions(x, targets)
     return {
-        "checkpoint": str(checkpoint),
+        "checkpoint": str(trained.path),
         "checkpoint_sha256": trained.digest,
         "engine": engine,
         "split": split,
@@ -192,7 +192,7 @@ def simulate_regression(
         results,
         batches,
         simulator=simulator_name(engine),
-        annotations=annotations(trained, checkpoint, engine, split),
+        annotations=annotations(trained, engine, split),
     )
     write_block(block, out)
     report = {

@@ -74,11 +74,23 @@ def save(path, meta, state):
     return write_atomically(path, encode(arrays, metadata={"lsnn_bio": json.dumps(header)}))
 
 
+def checkpoint_file(path):
+    """The checkpoint at ``path``, or in the run folder ``path``: every command and recipe takes either."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "checkpoint.safetensors").is_file():
+            raise CheckpointError(
+                f"{path}: a folder without checkpoint.safetensors (accepted: a run folder or a checkpoint)"
+            )
+        return path / "checkpoint.safetensors"
+    return path
+
+
 def read(path):
-    """Read and verify a checkpoint into numpy arrays (no torch); refuse damaged files and non-finite weights."""
+    """Read and verify a checkpoint (or a run folder's) into numpy arrays (no torch); refuse damaged files and non-finite weights."""
     from safetensors import safe_open
 
-    path = Path(path)
+    path = checkpoint_file(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
