@@ -25,8 +25,9 @@ demo: $(STAMP)
 	$(VENV)/bin/lsnn-bio simulate $(DEMO)/checkpoint.safetensors --trials 3 --record v,A --out $(DEMO)/activity.nix --raster $(DEMO)/raster.png --build-dir $(DEMO)/brian_simulate
 	@echo "Run folder: $(DEMO) (checkpoint, metrics.jsonl, summary.json, activity.nix, raster.png)"
 
+# The 12 slowest tests are listed at the end: the suite must stay under 15 minutes on 2 cores.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=12
 
 # The long sweeps (300 generated models against Brian2, ...): run before resolving twin changes.
 test-slow: $(STAMP)

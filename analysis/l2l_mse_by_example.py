@@ -114,7 +114,7 @@ def draw(folders, out, labels=None, brian=None, log=True, backprop=False):
     return Path(out)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "runs",
@@ -129,11 +129,14 @@ def main():
         "--backprop", action="store_true", help="add backprop on the target architecture (network family only)"
     )
     parser.add_argument("--linear-y", action="store_true", help="linear instead of logarithmic MSE axis")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
     if labels and len(labels) != len(args.runs):
         raise SystemExit(f"--labels names {len(labels)} curves for {len(args.runs)} run folders")
-    print(draw(args.runs, args.out, labels, args.brian, log=not args.linear_y, backprop=args.backprop))
+    from lsnn_bio.errors import one_line_errors
+
+    with one_line_errors("l2l_mse_by_example"):
+        print(draw(args.runs, args.out, labels, args.brian, log=not args.linear_y, backprop=args.backprop))
 
 
 if __name__ == "__main__":

@@ -25,13 +25,23 @@ PAPER = {
 }
 
 
+CLASSIFICATION_ONLY = (
+    "(accepted: classification runs such as store_recall or smnist; the learning-to-learn figures are drawn by "
+    "l2l_mse_by_example.py and navigation_learning_curve.py)"
+)
+
+
 def read_run(folder):
     """(experiment name, records by split, summary or None) of one run folder."""
+    from lsnn_bio.errors import LsnnBioError
+
     folder = Path(folder)
     metrics = folder / "metrics.jsonl"
     if not metrics.is_file():
-        raise SystemExit(f"{folder}: no metrics.jsonl (expected a run folder written by lsnn-bio train)")
+        raise LsnnBioError(f"{folder}: no metrics.jsonl (expected a run folder written by lsnn-bio train)")
     records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    if any("accuracy" not in r for r in records):
+        raise LsnnBioError(f"{folder}: its metrics have no accuracy " + CLASSIFICATION_ONLY)
     by_split = {split: [r for r in records if r["split"] == split] for split in ("train", "validation", "test")}
     summary_path = folder / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
@@ -97,18 +107,21 @@ def draw(folders, out, labels=None):
     return Path(out)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "runs", nargs="+", help="run folders written by lsnn-bio train (e.g. the LSNN and its LIF-only control)"
     )
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--labels", default=None, help="comma-separated panel titles (default: the experiment names)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
     if labels and len(labels) != len(args.runs):
         raise SystemExit(f"--labels names {len(labels)} panels for {len(args.runs)} run folders")
-    print(draw(args.runs, args.out, labels))
+    from lsnn_bio.errors import one_line_errors
+
+    with one_line_errors("learning_curve"):
+        print(draw(args.runs, args.out, labels))
 
 
 if __name__ == "__main__":

@@ -92,16 +92,19 @@ def draw(folders, out, labels=None):
     return Path(out)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="meta_rl_navigation run folders (e.g. LSNN, then its LIF-only control)")
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--labels", default=None, help="comma-separated names (default: the experiment names)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
     if labels and len(labels) != len(args.runs):
         raise SystemExit(f"--labels names {len(labels)} lines for {len(args.runs)} run folders")
-    print(draw(args.runs, args.out, labels))
+    from lsnn_bio.errors import one_line_errors
+
+    with one_line_errors("navigation_learning_curve"):
+        print(draw(args.runs, args.out, labels))
 
 
 if __name__ == "__main__":

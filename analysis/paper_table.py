@@ -24,6 +24,14 @@ PAPER = {
 def read_run(folder):
     folder = Path(folder)
     summary = json.loads((folder / "summary.json").read_text())
+    if "test_accuracy" not in summary:
+        from lsnn_bio.errors import LsnnBioError
+
+        raise LsnnBioError(
+            f"{folder}: its summary has no test_accuracy "
+            "(accepted: classification runs such as store_recall or smnist; the learning-to-learn figures are "
+            "drawn by l2l_mse_by_example.py and navigation_learning_curve.py)"
+        )
     records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line]
     train = [r for r in records if r["split"] == "train"]
     summary["wall_seconds"] = sum(r["seconds"] for r in train)
@@ -47,15 +55,18 @@ def table(runs):
     return "\n".join(lines) + "\n"
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="run folders written by lsnn-bio train")
     parser.add_argument("--out", help="write the Markdown table here as well")
-    args = parser.parse_args()
-    text = table([read_run(folder) for folder in args.runs])
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    args = parser.parse_args(argv)
+    from lsnn_bio.errors import one_line_errors
+
+    with one_line_errors("paper_table"):
+        text = table([read_run(folder) for folder in args.runs])
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text)
 
 
 if __name__ == "__main__":

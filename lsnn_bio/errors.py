@@ -35,8 +35,8 @@ class UnsupportedConstruct(LsnnBioError, ValueError):
 
 @contextmanager
 def one_line_errors(prog):
-    """For scripts beside the CLI (the analysis recipes): an error meant for people, Ctrl-C or a reader that
-    stopped early (``| head``) ends in at most one line on stderr, never a traceback."""
+    """For scripts beside the CLI (the analysis recipes): an error meant for people, a file that cannot be written,
+    Ctrl-C or a reader that stopped early (``| head``) ends in at most one line on stderr, never a traceback."""
     try:
         yield
     except LsnnBioError as error:
@@ -48,3 +48,6 @@ def one_line_errors(prog):
         # The reader is gone; point stdout at /dev/null so that Python's flush at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
+    except OSError as error:  # e.g. --out in a folder that does not exist
+        where = f"{error.filename}: " if error.filename else ""
+        raise SystemExit(f"{prog}: {where}{error.strerror or error}") from None

@@ -577,6 +577,9 @@ def test_recipes_end_in_one_line_on_an_error_an_interrupt_or_a_reader_that_stopp
         with one_line_errors("recipe"):
             raise KeyboardInterrupt
     assert stop.value.code == 130 and capsys.readouterr().err == "recipe: interrupted\n"
+    with pytest.raises(SystemExit, match=r"^recipe: /nowhere/f.png: No such file or directory$"):
+        with one_line_errors("recipe"):
+            open("/nowhere/f.png", "w")
     code = "from lsnn_bio.errors import one_line_errors\nwith one_line_errors('recipe'):\n    for _ in range(10**5): print('x' * 80)"
     writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     writer.stdout.read(100)

@@ -337,6 +337,9 @@ def test_recipes_refuse_bad_arguments_in_one_line_before_drawing(
         ("navigation_trajectories", [run, "--out", png], r"needs a checkpoint of a 'meta_rl_navigation' experiment"),
         ("navigation_trajectories", [nav, "--out", png, "--episodes", "0"], r"--episodes 0: accepted 1 to \d+"),
         ("l2l_paired", [str(tmp_path), run], r"a folder without checkpoint.safetensors"),
+        ("learning_curve", [run, "--out", png], r"its metrics have no accuracy \(accepted: classification runs"),
+        ("paper_table", [run], r"its summary has no test_accuracy \(accepted: classification runs"),
+        ("l2l_mse_by_example", [run, "--out", str(tmp_path / "missing" / "f.png")], r"missing/f.png: No such file"),
     ]
     for name, argv, message in refused:
         with pytest.raises(SystemExit, match=f"^{name}: .*{message}") as stop:
