@@ -352,6 +352,35 @@ def test_recipes_refuse_bad_arguments_in_one_line_before_drawing(
     assert not (tmp_path / "f.png").exists()
 
 
+def test_recipe_horizon_scores_the_trained_length_as_the_run_did_and_runs_past_it(
+    l2l_regression_run, l2l_navigation_run, tmp_path, capsys
+):
+    """At the trained number of examples, one per block, the horizon recipe's network and linear MSE are the run's
+    validation scores per example; past it the episode simply runs on, and what it cannot score is refused."""
+    run, _, summary = l2l_regression_run
+    horizon = recipe("l2l_horizon")
+    trained = len(summary["validation_mse_by_example"])
+    result = horizon.horizon(run, trained, functions=summary["validation_functions"], block=1)
+    assert result["trained_examples"] == trained and result["functions"] == summary["validation_functions"]
+    assert [b["mse"] for b in result["blocks"]] == pytest.approx(summary["validation_mse_by_example"], rel=1e-5)
+    assert [b["linear_mse"] for b in result["blocks"]] == pytest.approx(
+        summary["validation_linear_baseline_mse_by_example"], rel=1e-9
+    )
+    horizon.main([str(run), "--examples", str(3 * trained), "--block", str(trained), "--functions", "3", "--json",
+                  "--out", str(tmp_path / "horizon.png")])  # fmt: skip
+    longer = json.loads(capsys.readouterr().out)
+    assert [b["examples"] for b in longer["blocks"]] == [[k * trained, (k + 1) * trained - 1] for k in range(3)]
+    assert all(np.isfinite(b["mse"]) and b["A"] > 0 and set(b["rates_hz"]) == {"LIF", "ALIF"} for b in longer["blocks"])
+    assert (tmp_path / "horizon.png").read_bytes()[:4] == b"\x89PNG"
+    for argv, message in (
+        ([str(run), "--examples", "1"], r"--examples 1, .*accepted 2 or more"),
+        ([str(run), "--examples", "4", "--population", "prediction"], r"--population prediction: not in .*LIF, ALIF"),
+        ([str(l2l_navigation_run), "--examples", "4"], r"needs a checkpoint of a 'function_regression'"),
+    ):
+        with pytest.raises(SystemExit, match=f"^l2l_horizon: .*{message}"):
+            horizon.main(argv)
+
+
 @pytest.mark.parametrize("per_example", [True, False])
 def test_recipe_lstm_learns_the_documents_task_and_reads_test_once(per_example, l2l_regression_run, tmp_path):
     """The LSTM comparison trains on the document's task (its batches, windows and schedule), its validation
