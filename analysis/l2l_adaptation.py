@@ -108,7 +108,9 @@ def draw(checkpoint, out, episode=0, population="ALIF", variable="A"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a function_regression run folder or its checkpoint.safetensors")
+    parser.add_argument(
+        "checkpoint", metavar="RUN", help="a function_regression run folder or its checkpoint.safetensors"
+    )
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--episode", type=int, default=0, help="test function index (default 0)")
     parser.add_argument("--population", default="ALIF", help="adaptive population (default ALIF)")

@@ -13,6 +13,8 @@ episodes end drifts away from the operating point its readout was fitted to.
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 
 def horizon(checkpoint, examples, split="validation", functions=64, block=10, population="ALIF", variable="A"):
@@ -34,10 +36,11 @@ def horizon(checkpoint, examples, split="validation", functions=64, block=10, po
     spiking = [p.name for p in trained.spec.recurrent]
     if population not in spiking:
         raise LsnnBioError(f"--population {population}: not in {trained.spec.name} (accepted: {', '.join(spiking)})")
-    if examples < 2 or block < 1 or functions < 1:
+    longest = 20 * trained.task.examples  # memory grows with the episode: 20x the trained length is plenty
+    if not 2 <= examples <= longest or block < 1 or functions < 1:
         raise LsnnBioError(
-            f"--examples {examples}, --block {block}, --functions {functions}: accepted 2 or more examples, "
-            "blocks and functions of 1 or more"
+            f"--examples {examples}, --block {block}, --functions {functions}: accepted 2 to {longest} examples "
+            "(20 times the trained episode), blocks and functions of 1 or more"
         )
     options = {k: v for k, v in trained.experiment.config["task"].items() if k != "name"}
     task = make_task("function_regression", **{**options, "examples": examples, "dt_ms": trained.task.dt_ms})
@@ -115,7 +118,7 @@ def draw(result, out, variable="A"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help="a function_regression run folder or its checkpoint.safetensors")
+    parser.add_argument("run", metavar="RUN", help="a function_regression run folder or its checkpoint.safetensors")
     parser.add_argument("--examples", type=int, required=True, help="examples per episode (e.g. twice the trained)")
     parser.add_argument("--split", default="validation", choices=["validation", "test"])
     parser.add_argument("--functions", type=int, default=64, help="held-out functions (default 64)")
@@ -125,6 +128,8 @@ def main(argv=None):
     parser.add_argument("--out", help="also draw MSE and the variable per block into this PNG")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     args = parser.parse_args(argv)
+    if args.out and (not args.out.endswith(".png") or not Path(args.out).parent.is_dir()):
+        parser.error(f"--out {args.out}: not a .png file in an existing folder")
     from lsnn_bio.errors import one_line_errors
 
     with one_line_errors("l2l_horizon"):
@@ -132,7 +137,7 @@ def main(argv=None):
             args.run, args.examples, args.split, args.functions, args.block, args.population, args.variable
         )
         if args.out:
-            draw(result, args.out, args.variable)
+            print(f"figure: {draw(result, args.out, args.variable)}", file=sys.stderr)
         if args.json:
             print(json.dumps(result))
             return

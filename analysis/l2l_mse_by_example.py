@@ -23,15 +23,48 @@ from pathlib import Path
 import numpy as np
 
 
+def read_json(path, what):
+    """A JSON file's object, or one line saying the file is not ``what``."""
+    from lsnn_bio.errors import LsnnBioError
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LsnnBioError(f"{path}: not {what} ({type(error).__name__}: {error})") from None
+
+
 def read_summary(folder):
-    """A run folder's summary.json; after the first, also the JSON of ``l2l_lstm.py --out``."""
-    path = Path(folder) if Path(folder).is_file() else Path(folder) / "summary.json"
+    """A run folder's summary.json (a checkpoint stands for its folder); after the first, also the JSON of
+    ``l2l_lstm.py --out``."""
+    from lsnn_bio.errors import LsnnBioError
+
+    folder = Path(folder)
+    if folder.suffix == ".safetensors":
+        folder = folder.parent
+    path = folder if folder.is_file() else folder / "summary.json"
     if not path.is_file():
-        raise SystemExit(f"{folder}: no summary.json (expected a finished lsnn-bio train run folder)")
-    summary = json.loads(path.read_text())
+        raise LsnnBioError(f"{folder}: no summary.json (expected a finished lsnn-bio train run folder)")
+    summary = read_json(path, "a run's summary.json or an l2l_lstm.py --out file")
     if "test_mse_by_example" not in summary:
-        raise SystemExit(f"{folder}: summary.json has no test_mse_by_example (not a function_regression run)")
+        raise LsnnBioError(f"{path}: no test_mse_by_example (not a function_regression run)")
     return summary
+
+
+def read_brian(path, folder):
+    """A ``lsnn-bio validate --json`` report of the first run's own checkpoint."""
+    import hashlib
+
+    from lsnn_bio.errors import LsnnBioError
+
+    report = read_json(path, "a lsnn-bio validate --json report")
+    if not isinstance(report, dict) or "brian_mse" not in report:
+        raise LsnnBioError(f"--brian {path}: no brian_mse (accepted: the JSON of lsnn-bio validate --json on the run)")
+    checkpoint = Path(folder) / "checkpoint.safetensors"
+    if checkpoint.is_file() and report.get("checkpoint_sha256") != hashlib.sha256(checkpoint.read_bytes()).hexdigest():
+        raise LsnnBioError(
+            f"--brian {path}: validates another checkpoint than {checkpoint} ({report.get('checkpoint')})"
+        )
+    return report
 
 
 def backprop_curve(folder):
@@ -43,7 +76,9 @@ def backprop_curve(folder):
 
     task = load_trained(Path(folder) / "checkpoint.safetensors").task
     if task.family != "network":
-        raise SystemExit(
+        from lsnn_bio.errors import LsnnBioError
+
+        raise LsnnBioError(
             f"{folder}: --backprop fits the target-network architecture; this run's family is {task.family}"
         )
     batches = regression_batches(task, "test")
@@ -58,9 +93,13 @@ def draw(folders, out, labels=None, brian=None, log=True, backprop=False):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from lsnn_bio.errors import LsnnBioError
+
+    folders = [Path(f).parent if Path(f).suffix == ".safetensors" else Path(f) for f in folders]
     summaries = [read_summary(f) for f in folders]
     if "test_functions" not in summaries[0]:
-        raise SystemExit(f"{folders[0]}: the first curve must be a run folder (its summary has the baselines)")
+        raise LsnnBioError(f"{folders[0]}: the first curve must be a run folder (its summary has the baselines)")
+    report = read_brian(brian, folders[0]) if brian else None
     figure, ax = plt.subplots(figsize=(6.0, 4.6))
     examples = len(summaries[0]["test_mse_by_example"])
     k = np.arange(examples)
@@ -90,8 +129,7 @@ def draw(folders, out, labels=None, brian=None, log=True, backprop=False):
         ax.plot(
             k, curve, "-.", color="0.4", lw=1.2, label=f"backprop on the target architecture (test_mse {score:.3g})"
         )
-    if brian:
-        report = json.loads(Path(brian).read_text())
+    if report:
         ax.plot(
             k[: len(report["brian_mse"])],
             report["brian_mse"],

@@ -78,12 +78,12 @@ def compare(first, second, split, as_json):
     differ = sorted(k for k in tasks[0].keys() | tasks[1].keys() if tasks[0].get(k) != tasks[1].get(k))
     if differ:
         raise LsnnBioError(f"the two checkpoints' tasks differ in {', '.join(differ)}: not the same functions")
-    result = paired(*(per_function_mse(n, split) for n in networks))
+    result = {"split": split, "twin_dtype": "float64", **paired(*(per_function_mse(n, split) for n in networks))}
     if as_json:
         print(json.dumps(result, indent=2))
         return
     print(
-        f"{split} MSE over {result['functions']} functions: first {result['first_mse']:.4f}, second {result['second_mse']:.4f}"
+        f"{split} MSE over {result['functions']} functions (float64 twin): first {result['first_mse']:.4f}, second {result['second_mse']:.4f}"
     )
     print(
         f"second - first: {result['mean_difference']:.4f} +- {result['standard_error']:.4f} (s.e.); "

@@ -13,6 +13,7 @@ examples seen so far as dots. One input (sine): curves; two inputs (network): ma
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,9 @@ def draw(checkpoint, out, functions=3, after=(0, 2, 5, 10, 40), points=41, seed=
         )
     if points < 2:
         raise LsnnBioError(f"--points {points}: accepted 2 or more grid points per input dimension")
+    if any(k >= task.examples for k in after):
+        left = ", ".join(str(k) for k in after if k >= task.examples)
+        print(f"l2l_predictions: --after {left} left out: the episodes have {task.examples} examples", file=sys.stderr)
     after = [k for k in after if k < task.examples]
     if not after:
         raise LsnnBioError(f"--after: no example count below the episode's {task.examples} examples")
@@ -147,7 +151,9 @@ def draw(checkpoint, out, functions=3, after=(0, 2, 5, 10, 40), points=41, seed=
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a function_regression run folder or its checkpoint.safetensors")
+    parser.add_argument(
+        "checkpoint", metavar="RUN", help="a function_regression run folder or its checkpoint.safetensors"
+    )
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--functions", type=int, default=3, help="test functions, one row each (default 3)")
     parser.add_argument("--after", default="0,2,5,10,40", help="numbers of examples seen (default 0,2,5,10,40)")

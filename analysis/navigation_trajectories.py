@@ -117,7 +117,9 @@ def draw(checkpoint, out, episodes=4):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a meta_rl_navigation run folder or its checkpoint.safetensors")
+    parser.add_argument(
+        "checkpoint", metavar="RUN", help="a meta_rl_navigation run folder or its checkpoint.safetensors"
+    )
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--episodes", type=int, default=4, help="test episodes, one column each (default 4)")
     args = parser.parse_args(argv)

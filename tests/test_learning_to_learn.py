@@ -318,6 +318,8 @@ def test_recipes_refuse_bad_arguments_in_one_line_before_drawing(
     """What a user mistypes reaches the recipes' own checks and ends in one line naming what is accepted, never a
     traceback or a figure of another function than the one asked for; run folders stand for their checkpoints."""
     run, nav, png = str(l2l_regression_run[0]), str(l2l_navigation_run), str(tmp_path / "f.png")
+    other = tmp_path / "validate.json"  # a validate report of another checkpoint
+    other.write_text(json.dumps({"brian_mse": [1.0], "functions": 1, "checkpoint_sha256": "0" * 64}))
     refused = [
         (
             "l2l_adaptation",
@@ -340,6 +342,13 @@ def test_recipes_refuse_bad_arguments_in_one_line_before_drawing(
         ("learning_curve", [run, "--out", png], r"its metrics have no accuracy \(accepted: classification runs"),
         ("paper_table", [run], r"its summary has no test_accuracy \(accepted: classification runs"),
         ("l2l_mse_by_example", [run, "--out", str(tmp_path / "missing" / "f.png")], r"missing/f.png: No such file"),
+        ("l2l_mse_by_example", [run, "--out", png, "--brian", f"{run}/summary.json"], r"--brian .*: no brian_mse"),
+        (
+            "l2l_mse_by_example",
+            [run, "--out", png, "--brian", f"{run}/checkpoint.safetensors"],
+            r"not a lsnn-bio validate",
+        ),
+        ("l2l_mse_by_example", [run, "--out", png, "--brian", str(other)], r"--brian .*: validates another checkpoint"),
     ]
     for name, argv, message in refused:
         with pytest.raises(SystemExit, match=f"^{name}: .*{message}") as stop:
@@ -350,6 +359,8 @@ def test_recipes_refuse_bad_arguments_in_one_line_before_drawing(
             recipe("l2l_predictions").main([run, "--out", png, *argv])
         assert stop.value.code == 2 and "--after" in capsys.readouterr().err
     assert not (tmp_path / "f.png").exists()
+    drawn = recipe("l2l_mse_by_example").main([f"{run}/checkpoint.safetensors", "--out", str(tmp_path / "g.png")])
+    assert drawn is None and (tmp_path / "g.png").is_file()  # a checkpoint stands for its run folder
 
 
 def test_recipe_horizon_scores_the_trained_length_as_the_run_did_and_runs_past_it(
@@ -373,7 +384,11 @@ def test_recipe_horizon_scores_the_trained_length_as_the_run_did_and_runs_past_i
     assert all(np.isfinite(b["mse"]) and b["A"] > 0 and set(b["rates_hz"]) == {"LIF", "ALIF"} for b in longer["blocks"])
     assert (tmp_path / "horizon.png").read_bytes()[:4] == b"\x89PNG"
     for argv, message in (
-        ([str(run), "--examples", "1"], r"--examples 1, .*accepted 2 or more"),
+        ([str(run), "--examples", "1"], r"--examples 1, .*accepted 2 to \d+ examples"),
+        (
+            [str(run), "--examples", str(20 * trained + 1)],
+            rf"--examples {20 * trained + 1}, .*accepted 2 to {20 * trained} ",
+        ),
         ([str(run), "--examples", "4", "--population", "prediction"], r"--population prediction: not in .*LIF, ALIF"),
         ([str(l2l_navigation_run), "--examples", "4"], r"needs a checkpoint of a 'function_regression'"),
     ):
