@@ -37,10 +37,9 @@ def read_summary(folder):
     """A run folder's summary.json (a checkpoint stands for its folder); after the first, also the JSON of
     ``l2l_lstm.py --out``."""
     from lsnn_bio.errors import LsnnBioError
+    from lsnn_bio.training.run_folder import folder_of
 
-    folder = Path(folder)
-    if folder.suffix == ".safetensors":
-        folder = folder.parent
+    folder = folder_of(folder)
     path = folder if folder.is_file() else folder / "summary.json"
     if not path.is_file():
         raise LsnnBioError(f"{folder}: no summary.json (expected a finished lsnn-bio train run folder)")
@@ -94,18 +93,23 @@ def draw(folders, out, labels=None, brian=None, log=True, backprop=False):
     import matplotlib.pyplot as plt
 
     from lsnn_bio.errors import LsnnBioError
+    from lsnn_bio.training.run_folder import folder_of
 
-    folders = [Path(f).parent if Path(f).suffix == ".safetensors" else Path(f) for f in folders]
+    folders = [folder_of(f) for f in folders]
     summaries = [read_summary(f) for f in folders]
     if "test_functions" not in summaries[0]:
         raise LsnnBioError(f"{folders[0]}: the first curve must be a run folder (its summary has the baselines)")
     report = read_brian(brian, folders[0]) if brian else None
+    names = [s.get("network", s["experiment"]) for s in summaries]
+    names = [
+        f"{n} ({f.name})" if names.count(n) > 1 else n for n, f in zip(names, folders)
+    ]  # two runs of one experiment
     figure, ax = plt.subplots(figsize=(6.0, 4.6))
     examples = len(summaries[0]["test_mse_by_example"])
     k = np.arange(examples)
     ax.axvspan(examples // 2 - 0.5, examples - 0.5, color="0.93", zorder=0, label="averaged in test_mse")
     for i, summary in enumerate(summaries):
-        name = labels[i] if labels else summary.get("network", summary["experiment"])
+        name = labels[i] if labels else names[i]
         ax.plot(
             k,
             summary["test_mse_by_example"],

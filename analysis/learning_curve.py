@@ -34,8 +34,9 @@ CLASSIFICATION_ONLY = (
 def read_run(folder):
     """(experiment name, records by split, summary or None) of one run folder."""
     from lsnn_bio.errors import LsnnBioError
+    from lsnn_bio.training.run_folder import folder_of
 
-    folder = Path(folder)
+    folder = folder_of(folder)
     metrics = folder / "metrics.jsonl"
     if not metrics.is_file():
         raise LsnnBioError(f"{folder}: no metrics.jsonl (expected a run folder written by lsnn-bio train)")

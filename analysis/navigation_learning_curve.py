@@ -19,7 +19,9 @@ import numpy as np
 
 
 def read_run(folder):
-    folder = Path(folder)
+    from lsnn_bio.training.run_folder import folder_of
+
+    folder = folder_of(folder)
     metrics = folder / "metrics.jsonl"
     if not metrics.is_file():
         raise SystemExit(f"{folder}: no metrics.jsonl (expected a run folder written by lsnn-bio train)")

@@ -22,7 +22,9 @@ PAPER = {
 
 
 def read_run(folder):
-    folder = Path(folder)
+    from lsnn_bio.training.run_folder import folder_of
+
+    folder = folder_of(folder)
     summary = json.loads((folder / "summary.json").read_text())
     if "test_accuracy" not in summary:
         from lsnn_bio.errors import LsnnBioError

@@ -23,6 +23,13 @@ SUMMARY = "summary.json"
 RUN_FILES = (CHECKPOINT, METRICS, SUMMARY)
 
 
+def folder_of(path):
+    """The run folder at ``path``, or the one holding the checkpoint ``path``: what the recipes that read a run's
+    metrics and summary take, as the commands that read its checkpoint take either."""
+    path = Path(path)
+    return path.parent if path.suffix == ".safetensors" else path
+
+
 class RunFolderError(LsnnBioError, ValueError):
     """A run folder that cannot be used as asked (holds a run, has nothing to resume, is in the way)."""
 
