@@ -19,7 +19,7 @@ from pathlib import Path
 
 def horizon(checkpoint, examples, split="validation", functions=64, block=10, population="ALIF", variable="A"):
     """Per block of examples: the network's and the linear predictor's MSE, the mean of ``population.variable``
-    over the block's steps (volts for A), and every population's rate (Hz); with the trained number of examples."""
+    over the block's steps (SI units: volts for A), and every population's rate (Hz)."""
     import numpy as np
     import torch
 
@@ -86,6 +86,11 @@ def horizon(checkpoint, examples, split="validation", functions=64, block=10, po
     }
 
 
+def shown(variable):
+    """(factor, unit) in which ``variable`` is printed and drawn: the threshold A in mV, anything else in SI units."""
+    return (1e3, "mV") if variable == "A" else (1.0, "SI units")
+
+
 def draw(result, out, variable="A"):
     import matplotlib
 
@@ -101,8 +106,9 @@ def draw(result, out, variable="A"):
     top.set_yscale("log")
     top.set_ylabel("MSE")
     top.legend(frameon=False)
-    bottom.plot(centres, [1e3 * b[variable] for b in result["blocks"]], "o-", color="tab:red")
-    bottom.set_ylabel(f"mean {variable} (mV)" if variable == "A" else f"mean {variable}")
+    factor, unit = shown(variable)
+    bottom.plot(centres, [factor * b[variable] for b in result["blocks"]], "o-", color="tab:red")
+    bottom.set_ylabel(f"mean {variable} ({unit})")
     bottom.set_xlabel("example index within the episode")
     for ax in (top, bottom):
         ax.axvline(result["trained_examples"] - 0.5, color="k", lw=0.8, ls=":")
@@ -145,9 +151,10 @@ def main(argv=None):
             f"{result['checkpoint']}: {result['functions']} {result['split']} functions, {args.examples} examples "
             f"(trained on {result['trained_examples']}), {result['twin_dtype']} twin"
         )
+        factor, unit = shown(args.variable)
         for b in result["blocks"]:
             rates = ", ".join(f"{name} {rate:.1f} Hz" for name, rate in b["rates_hz"].items())
-            value = f"{1e3 * b[args.variable]:.1f} mV" if args.variable == "A" else f"{b[args.variable]:.4g}"
+            value = f"{factor * b[args.variable]:.4g} {unit}"
             print(
                 f"  examples {b['examples'][0]:3d}-{b['examples'][1]:3d}: MSE {b['mse']:.3f}, linear {b['linear_mse']:.3f},"
                 f" mean {args.population}.{args.variable} {value}, {rates}"

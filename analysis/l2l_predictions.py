@@ -81,9 +81,12 @@ def draw(checkpoint, out, functions=3, after=(0, 2, 5, 10, 40), points=41, seed=
         )
     if points < 2:
         raise LsnnBioError(f"--points {points}: accepted 2 or more grid points per input dimension")
-    if any(k >= task.examples for k in after):
-        left = ", ".join(str(k) for k in after if k >= task.examples)
-        print(f"l2l_predictions: --after {left} left out: the episodes have {task.examples} examples", file=sys.stderr)
+    left = [str(k) for k in after if k >= task.examples]
+    if left:
+        print(
+            f"l2l_predictions: --after {', '.join(left)} left out: the episodes have {task.examples} examples",
+            file=sys.stderr,
+        )
     after = [k for k in after if k < task.examples]
     if not after:
         raise LsnnBioError(f"--after: no example count below the episode's {task.examples} examples")
