@@ -213,3 +213,27 @@ def test_connectivity_draws_exactly_that_fraction_of_the_pairs(models):
         recurrent = by_entry["recurrent"]  # 220 x 220, the diagonal drawn and then removed
         count = sum(len(p.i) for p in recurrent)
         assert int(220 * 220 * 0.12) - 60 <= count <= int(220 * 220 * 0.12)
+
+
+def test_brian2_judges_a_model_once_per_process_and_any_change_afresh(models, monkeypatch):
+    """Loading a document again does not probe Brian2 again (about 0.25 s per population), but an edited one is
+    judged as if it were new: a cache must never let a model through that Brian2 would refuse."""
+    from lsnn_bio import brian_probes
+    from lsnn_bio.documents import neurons
+
+    monkeypatch.setattr(neurons, "_ACCEPTED", set())
+    probes, dry_run = [], brian_probes.dry_run
+    monkeypatch.setattr(brian_probes, "dry_run", lambda *objects: probes.append(objects) or dry_run(*objects))
+    spec = load_network(models / "lsnn_store_recall.yaml")
+    assert probes
+    probed = len(probes)
+    load_network(models / "lsnn_store_recall.yaml", seed=3)
+    assert len(probes) == probed
+    documents = dict(spec.documents)
+    assert "threshold: v > A\n" in documents["alif_official.yaml"]
+    documents["alif_official.yaml"] = documents["alif_official.yaml"].replace(
+        "threshold: v > A\n", "threshold: v > 1\n"
+    )
+    with pytest.raises(DocumentError, match="alif_official.yaml.*threshold"):
+        load_network("lsnn_store_recall.yaml", documents=documents)
+    assert len(probes) > probed

@@ -5,6 +5,8 @@ dry-runs it, so a document is accepted exactly when Brian2 would simulate it; it
 message is passed on with the document's file, line and key.
 """
 
+import pickle
+
 import brian2
 from brian2.units.fundamentalunits import DimensionMismatchError
 
@@ -90,6 +92,17 @@ def _schedule(doc, schedule):
     return result
 
 
+_ACCEPTED = set()  # what Brian2 accepted in this process: a document loaded again is not probed again (~0.25 s each)
+
+
+def _shown(*parts):
+    """Bytes that stand for everything a probe shows Brian2; None (judge every time) if they cannot be pickled."""
+    try:
+        return pickle.dumps(parts)
+    except Exception:
+        return None
+
+
 def check_with_brian(doc, model, parameters=None, refractory=None, key_prefix=""):
     """Build a 2-neuron probe group (and a probe synapse) and let Brian2 judge it."""
     population = Population(
@@ -101,6 +114,9 @@ def check_with_brian(doc, model, parameters=None, refractory=None, key_prefix=""
         refractory=refractory if refractory is not None else model.refractory,
         dt=0.1 * brian2.ms,
     )
+    shown = _shown(model, population.parameters, population.refractory)
+    if shown is not None and shown in _ACCEPTED:
+        return
     prefix = f"{key_prefix}." if key_prefix else ""
     with brian_probes.runtime_device():
         try:
@@ -120,6 +136,7 @@ def check_with_brian(doc, model, parameters=None, refractory=None, key_prefix=""
             brian_probes.dry_run(*objects)
         except Exception as error:
             raise doc.error(_failing_key(error, prefix), brian_message(error)) from None
+    _ACCEPTED.add(shown)
 
 
 def _failing_key(error, prefix):
@@ -144,6 +161,9 @@ def brian_message(error):
 
 def check_synapse_with_brian(doc, key, synapse, population):
     """Let Brian2 judge a projection's own synapse model on a probe of its target population."""
+    shown = _shown("synapse", synapse, population)
+    if shown is not None and shown in _ACCEPTED:
+        return
     with brian_probes.runtime_device():
         group = brian_probes.neuron_group(population, size=2, name="probe")
         try:
@@ -153,3 +173,4 @@ def check_synapse_with_brian(doc, key, synapse, population):
             brian_probes.dry_run(group, source, synapses)
         except Exception as error:  # Brian2 raises several types for bad equations
             raise doc.error(key, brian_message(error)) from None
+    _ACCEPTED.add(shown)
