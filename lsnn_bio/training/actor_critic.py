@@ -24,6 +24,7 @@ from ..errors import LsnnBioError
 from ..files import write_atomically
 from ..progress import bar as progress_bar
 from ..twin import Twin
+from ..twin.engine import threads_for
 from . import checkpoint as checkpoints
 from .a2c import a2c_loss, actor_critic_settings, advantages, held_random_policy, play
 from .run_folder import CHECKPOINT, SUMMARY
@@ -111,20 +112,21 @@ class ActorCriticTrainer:
 
     def play(self, twin, log_std, episode_seeds, noise, record_positions=False, actions=None):
         env = self.task.environment(len(episode_seeds), device=self.device, dtype=self.dtype)
-        return play(
-            twin,
-            env,
-            episode_seeds,
-            noise,
-            log_std,
-            input=self.input,
-            policy=self.policy,
-            value=self.value,
-            steps_per_decision=self.steps_per_decision,
-            target_hz=self.config["rate_regulariser"]["target_hz"],
-            record_positions=record_positions,
-            actions=actions,
-        )
+        with threads_for(len(episode_seeds), twin):  # a step at a time: thread wake-ups would cost more than the work
+            return play(
+                twin,
+                env,
+                episode_seeds,
+                noise,
+                log_std,
+                input=self.input,
+                policy=self.policy,
+                value=self.value,
+                steps_per_decision=self.steps_per_decision,
+                target_hz=self.config["rate_regulariser"]["target_hz"],
+                record_positions=record_positions,
+                actions=actions,
+            )
 
     def advantages(self, episode):
         """GAE advantages and returns of an episode with this experiment's discount (per decision) and lambda."""
@@ -145,7 +147,8 @@ class ActorCriticTrainer:
             episode, advantage, returns, self.log_std, self.settings, self.config["rate_regulariser"]["coefficient"]
         )
         self.optimizer.zero_grad(set_to_none=False)
-        loss.backward()
+        with threads_for(size, self.twin):
+            loss.backward()
         self._guard(loss)
         if self.config["gradient_clip"]:
             torch.nn.utils.clip_grad_norm_(
