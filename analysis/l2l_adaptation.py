@@ -2,7 +2,7 @@
 
     python analysis/l2l_adaptation.py runs/l2l_sine/checkpoint.safetensors --out runs/l2l_sine_adaptation.png
 
-One held-out test episode (``--episode``) run through the twin with the trained weights, four
+One held-out episode (``--episode`` of ``--split``, test by default) run through the twin with the trained weights, four
 panels sharing the time axis: spikes of the recurrent populations (every neuron, LIF then ALIF);
 the ALIF neurons' adaptive threshold A = v_th + beta * b (mean, and the 10-90 % range over
 neurons; it rises over the first examples and then carries information across them, since
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 
-def draw(checkpoint, out, episode=0, population="ALIF", variable="A"):
+def draw(checkpoint, out, episode=0, population="ALIF", variable="A", split="test"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,6 +29,7 @@ def draw(checkpoint, out, episode=0, population="ALIF", variable="A"):
     from lsnn_bio.learning_to_learn.common import check_task
     from lsnn_bio.trained import load_trained
     from lsnn_bio.training.losses import window_logits
+    from lsnn_bio.units import neo_unit
 
     trained = load_trained(checkpoint)
     check_task(trained, "function_regression", "l2l_adaptation")
@@ -37,9 +38,11 @@ def draw(checkpoint, out, episode=0, population="ALIF", variable="A"):
         raise LsnnBioError(
             f"--population {population}: not in {trained.spec.name} (accepted: {', '.join(trained.spec.populations)})"
         )
-    if not 0 <= episode < task.split_size("test"):
-        raise LsnnBioError(f"--episode {episode}: no such test function (accepted: 0 to {task.split_size('test') - 1})")
-    batch = regression_batches(task, "test", episode + 1)[-1]
+    if not 0 <= episode < task.split_size(split):
+        raise LsnnBioError(
+            f"--episode {episode}: no such {split} function (accepted: 0 to {task.split_size(split) - 1})"
+        )
+    batch = regression_batches(task, split, episode + 1)[-1]
     b = batch.size - 1
     with torch.no_grad():
         result = twin(
@@ -48,7 +51,8 @@ def draw(checkpoint, out, episode=0, population="ALIF", variable="A"):
         )
     dt_ms = float(trained.spec.dt) * 1e3
     time_s = np.arange(task.steps) * dt_ms / 1000.0
-    threshold = result.states[(population, variable)][:, 0].double().numpy() * 1e3  # volts -> mV
+    unit, factor = neo_unit(trained.spec.populations[population].unit(variable).dim)  # A: volts -> mV
+    threshold = result.states[(population, variable)][:, 0].double().numpy() * factor
     predictions = window_logits(result.outputs[trained.readout].double(), torch.as_tensor(batch.windows[b : b + 1]))[
         0, :, 0
     ]
@@ -63,11 +67,11 @@ def draw(checkpoint, out, episode=0, population="ALIF", variable="A"):
         offset += raster.shape[-1]
     axes[0].set_ylabel("neuron")
     axes[0].legend(fontsize=7, loc="upper right", markerscale=4)
-    axes[0].set_title(f"{trained.experiment.name}: test function {episode}, weights frozen", fontsize=9)
+    axes[0].set_title(f"{trained.experiment.name}: {split} function {episode}, weights frozen", fontsize=9)
     low, high = np.percentile(threshold, [10, 90], axis=1)
     axes[1].fill_between(time_s, low, high, color="C1", alpha=0.3, lw=0, label="10-90 % of neurons")
     axes[1].plot(time_s, threshold.mean(axis=1), color="C1", lw=1.2, label=f"mean {population}.{variable}")
-    axes[1].set_ylabel(f"{variable} (mV)")
+    axes[1].set_ylabel(f"{variable} ({unit})")
     axes[1].legend(fontsize=7, loc="lower right")
     relative = threshold / threshold.mean(axis=0, keepdims=True) - 1.0
     order = np.argsort(np.argmax(threshold, axis=0))
@@ -112,14 +116,15 @@ def main(argv=None):
         "checkpoint", metavar="RUN", help="a function_regression run folder or its checkpoint.safetensors"
     )
     parser.add_argument("--out", required=True, help="PNG file to write")
-    parser.add_argument("--episode", type=int, default=0, help="test function index (default 0)")
+    parser.add_argument("--episode", type=int, default=0, help="held-out function index (default 0)")
+    parser.add_argument("--split", default="test", choices=["test", "validation"], help="held-out split (default test)")
     parser.add_argument("--population", default="ALIF", help="adaptive population (default ALIF)")
     parser.add_argument("--variable", default="A", help="its adaptation variable to draw (default A, the threshold)")
     args = parser.parse_args(argv)
     from lsnn_bio.errors import one_line_errors
 
     with one_line_errors("l2l_adaptation"):
-        print(draw(args.checkpoint, args.out, args.episode, args.population, args.variable))
+        print(draw(args.checkpoint, args.out, args.episode, args.population, args.variable, args.split))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from pathlib import Path
 
 def horizon(checkpoint, examples, split="validation", functions=64, block=10, population="ALIF", variable="A"):
     """Per block of examples: the network's and the linear predictor's MSE, the mean of ``population.variable``
-    over the block's steps (SI units: volts for A), and every population's rate (Hz)."""
+    over the block's steps (in the unit PyNN would report it, from the model's equations: mV for a threshold),
+    and every population's rate (Hz)."""
     import numpy as np
     import torch
 
@@ -30,6 +31,7 @@ def horizon(checkpoint, examples, split="validation", functions=64, block=10, po
     from lsnn_bio.tasks import make_task
     from lsnn_bio.tasks.regression_scores import linear_predictions
     from lsnn_bio.trained import load_trained
+    from lsnn_bio.units import neo_unit
 
     trained = load_trained(checkpoint)
     check_task(trained, "function_regression", "l2l_horizon")
@@ -69,12 +71,16 @@ def horizon(checkpoint, examples, split="validation", functions=64, block=10, po
                     result.spikes[name][steps].double().mean(axis=(0, 2)).sum().item() * 1000.0 / task.dt_ms
                 )
         count += batch.size
+    unit, factor = neo_unit(trained.spec.populations[population].unit(variable).dim)
+    sums[variable] *= factor
     return {
         "checkpoint": str(trained.path),
         "split": split,
         "functions": count,
         "trained_examples": trained.task.examples,
         "twin_dtype": str(twin.dtype).removeprefix("torch."),
+        "variable": f"{population}.{variable}",
+        "unit": unit,
         "blocks": [
             {
                 "examples": [start, min(start + block, examples) - 1],
@@ -84,11 +90,6 @@ def horizon(checkpoint, examples, split="validation", functions=64, block=10, po
             for i, start in enumerate(starts)
         ],
     }
-
-
-def shown(variable):
-    """(factor, unit) in which ``variable`` is printed and drawn: the threshold A in mV, anything else in SI units."""
-    return (1e3, "mV") if variable == "A" else (1.0, "SI units")
 
 
 def draw(result, out, variable="A"):
@@ -106,9 +107,8 @@ def draw(result, out, variable="A"):
     top.set_yscale("log")
     top.set_ylabel("MSE")
     top.legend(frameon=False)
-    factor, unit = shown(variable)
-    bottom.plot(centres, [factor * b[variable] for b in result["blocks"]], "o-", color="tab:red")
-    bottom.set_ylabel(f"mean {variable} ({unit})")
+    bottom.plot(centres, [b[variable] for b in result["blocks"]], "o-", color="tab:red")
+    bottom.set_ylabel(f"mean {result['variable']} ({result['unit']})")
     bottom.set_xlabel("example index within the episode")
     for ax in (top, bottom):
         ax.axvline(result["trained_examples"] - 0.5, color="k", lw=0.8, ls=":")
@@ -151,10 +151,9 @@ def main(argv=None):
             f"{result['checkpoint']}: {result['functions']} {result['split']} functions, {args.examples} examples "
             f"(trained on {result['trained_examples']}), {result['twin_dtype']} twin"
         )
-        factor, unit = shown(args.variable)
         for b in result["blocks"]:
             rates = ", ".join(f"{name} {rate:.1f} Hz" for name, rate in b["rates_hz"].items())
-            value = f"{factor * b[args.variable]:.4g} {unit}"
+            value = f"{b[args.variable]:.4g} {result['unit']}"
             print(
                 f"  examples {b['examples'][0]:3d}-{b['examples'][1]:3d}: MSE {b['mse']:.3f}, linear {b['linear_mse']:.3f},"
                 f" mean {args.population}.{args.variable} {value}, {rates}"

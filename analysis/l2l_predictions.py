@@ -3,13 +3,14 @@
     python analysis/l2l_predictions.py runs/l2l_sine/checkpoint.safetensors --out runs/l2l_sine_predictions.png
     python analysis/l2l_predictions.py runs/l2l_regression/checkpoint.safetensors --out runs/l2l_regression_predictions.png
 
-For each of the first ``--functions`` test functions, the twin (trained weights, no further
+For each of the first ``--functions`` held-out functions of ``--split`` (test by default), the twin (trained weights, no further
 learning) is run through the function's first k examples; from the state it is then in, it is
 asked for the next example at every point of a grid of inputs x (each with the (k-1)-th target as
 the previous-target input, exactly as example k would get it; spikes drawn from the task's tuning
 curves with a seeded generator), and its window-averaged readout is the prediction. One row per
 function: the target (curve or map) and the prediction after each k in ``--after``, with the
-examples seen so far as dots. One input (sine): curves; two inputs (network): maps.
+examples seen so far as dots. One input (sine): curves; two inputs (network): maps, on the target's colour
+scale (arrows on a row's colour bar: some predictions lie beyond it and are drawn clipped).
 """
 
 import argparse
@@ -60,7 +61,7 @@ def predict(trained, twin, batch, b, k, grid, rng):
     return query(trained, twin, batch, b, k, spikes)
 
 
-def draw(checkpoint, out, functions=3, after=(0, 2, 5, 10, 40), points=41, seed=0):
+def draw(checkpoint, out, functions=3, after=(0, 2, 5, 10, 40), points=41, seed=0, split="test"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,9 +76,9 @@ def draw(checkpoint, out, functions=3, after=(0, 2, 5, 10, 40), points=41, seed=
     check_task(trained, "function_regression", "l2l_predictions")
     twin = trained_twin(trained)
     task = trained.task
-    if not 1 <= functions <= task.split_size("test"):
+    if not 1 <= functions <= task.split_size(split):
         raise LsnnBioError(
-            f"--functions {functions}: accepted 1 to {task.split_size('test')}, the run's test functions"
+            f"--functions {functions}: accepted 1 to {task.split_size(split)}, the run's {split} functions"
         )
     if points < 2:
         raise LsnnBioError(f"--points {points}: accepted 2 or more grid points per input dimension")
@@ -90,7 +91,7 @@ def draw(checkpoint, out, functions=3, after=(0, 2, 5, 10, 40), points=41, seed=
     after = [k for k in after if k < task.examples]
     if not after:
         raise LsnnBioError(f"--after: no example count below the episode's {task.examples} examples")
-    batch = regression_batches(task, "test", functions, batch_size=functions)[0]
+    batch = regression_batches(task, split, functions, batch_size=functions)[0]
     rng = np.random.default_rng(seed)
     r = task.input_range
     if task.n_x == 1:
@@ -115,7 +116,7 @@ def draw(checkpoint, out, functions=3, after=(0, 2, 5, 10, 40), points=41, seed=
             ax.plot(
                 batch.x[b, :seen, 0], batch.targets[b, :seen, 0], "o", ms=3, color="C3", label=f"first {seen} examples"
             )
-            ax.set_ylabel(f"test function {b}")
+            ax.set_ylabel(f"{split} function {b}")
             ax.grid(alpha=0.3)
         axes[0, 0].legend(fontsize=6, ncol=2, loc="upper right")
         axes[-1, 0].set_xlabel("x")
@@ -144,7 +145,10 @@ def draw(checkpoint, out, functions=3, after=(0, 2, 5, 10, 40), points=41, seed=
                 ax.set_title(title if c == 0 else f"{title} (MSE {mse:.3f})", fontsize=7)
                 ax.set_xticks([])
                 ax.set_yticks([])
-            figure.colorbar(image, ax=axes[b, -1], fraction=0.046)
+            # the scale is the target's: arrows on the colour bar say that predictions beyond it are clipped
+            low, high = min(v.min() for _, v, _ in panels) < lo, max(v.max() for _, v, _ in panels) > hi
+            extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((low, high), "neither")
+            figure.colorbar(image, ax=axes[b, -1], fraction=0.046, extend=extend)
     figure.suptitle(f"{trained.experiment.name}: predictions of the frozen network after k examples", fontsize=9)
     figure.tight_layout()
     figure.savefig(out, dpi=150)
@@ -158,7 +162,8 @@ def main(argv=None):
         "checkpoint", metavar="RUN", help="a function_regression run folder or its checkpoint.safetensors"
     )
     parser.add_argument("--out", required=True, help="PNG file to write")
-    parser.add_argument("--functions", type=int, default=3, help="test functions, one row each (default 3)")
+    parser.add_argument("--functions", type=int, default=3, help="held-out functions, one row each (default 3)")
+    parser.add_argument("--split", default="test", choices=["test", "validation"], help="held-out split (default test)")
     parser.add_argument("--after", default="0,2,5,10,40", help="numbers of examples seen (default 0,2,5,10,40)")
     parser.add_argument("--points", type=int, default=41, help="grid points per input dimension (default 41)")
     args = parser.parse_args(argv)
@@ -171,7 +176,7 @@ def main(argv=None):
     from lsnn_bio.errors import one_line_errors
 
     with one_line_errors("l2l_predictions"):
-        print(draw(args.checkpoint, args.out, args.functions, after, args.points))
+        print(draw(args.checkpoint, args.out, args.functions, after, args.points, split=args.split))
 
 
 if __name__ == "__main__":

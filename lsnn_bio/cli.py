@@ -110,7 +110,7 @@ def _train(args):
 
 def _validate(args):
     from . import learning_to_learn
-    from .validation import validate
+    from .validation import report_lines, validate
 
     device = _torch_device(args)
     _output_folder("--build-dir", args.build_dir)
@@ -125,14 +125,7 @@ def _validate(args):
         progress=not args.json,
         device=device,
     )
-    if args.json or learns_to_learn:
-        print(json.dumps(report) if args.json else json.dumps(report, indent=2))
-    else:
-        print(f"{report['trials']} {report['split']} trials ({report['windows']} decisions) on {report['engine']}:")
-        print(f"  twin accuracy        {report['twin_accuracy']:.4f} ({report['twin_dtype']})")
-        print(f"  Brian2 accuracy      {report['brian_accuracy']:.4f}")
-        print(f"  prediction agreement {report['prediction_agreement']:.4f}")
-        print(f"  spike agreement      {report['spike_agreement']:.4f}")
+    print(json.dumps(report) if args.json else "\n".join(report_lines(report)))
     return 0
 
 

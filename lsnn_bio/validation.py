@@ -120,3 +120,37 @@ def validate(
         "build_seconds": build_seconds,
         "brian_trials_per_second": count / run_seconds if run_seconds else None,
     }
+
+
+def report_lines(report):
+    """What ``validate`` prints without --json: Brian2 beside the twin, in the terms of the run's task."""
+    twin = f"({report['twin_dtype']} twin)"
+    if "brian_mse" in report:  # learning-to-learn regression
+        head = (
+            f"{report['functions']} {report['split']} functions of {report['examples']} examples on {report['engine']}"
+            " (MSE over each episode's second half; per example index: --json):"
+        )
+        rows = [
+            ("twin MSE", f"{report['twin_mse_second_half']:.4f} {twin}"),
+            ("Brian2 MSE", f"{report['brian_mse_second_half']:.4f}"),
+            ("linear predictor MSE", f"{report['linear_baseline_mse_second_half']:.4f}"),
+            ("largest prediction difference", f"{report['max_prediction_difference']:.2g}"),
+            ("spike agreement", f"{report['spike_agreement']:.4f}"),
+        ]
+    elif "brian_goals" in report:  # meta-RL navigation in closed loop
+        head = f"{report['episodes']} {report['split']} episodes on {report['engine']}:"
+        rows = [
+            ("twin goals per episode", f"{report['twin_goals_per_episode']:.2f} {twin}"),
+            ("Brian2 goals per episode", f"{report['brian_goals_per_episode']:.2f}"),
+            ("action agreement", f"{report['action_agreement']:.4f}"),
+            ("largest action difference", f"{report['max_action_difference']:.2g}"),
+        ]
+    else:
+        head = f"{report['trials']} {report['split']} trials ({report['windows']} decisions) on {report['engine']}:"
+        rows = [
+            ("twin accuracy", f"{report['twin_accuracy']:.4f} {twin}"),
+            ("Brian2 accuracy", f"{report['brian_accuracy']:.4f}"),
+            ("prediction agreement", f"{report['prediction_agreement']:.4f}"),
+            ("spike agreement", f"{report['spike_agreement']:.4f}"),
+        ]
+    return [head] + [f"  {label:<30} {value}" for label, value in rows]

@@ -3,6 +3,7 @@ the episodes become Neo, and the figure recipes draw from real run folders."""
 
 import importlib.util
 import json
+import re
 
 import numpy as np
 import pytest
@@ -245,9 +246,9 @@ def test_recipes_draw_their_figures_from_tiny_runs(l2l_regression_run, l2l_navig
             run / "checkpoint.safetensors", tmp_path / "maps.png", functions=2, after=(0, 3), points=9
         ),
         recipe("l2l_predictions").draw(
-            sine / "checkpoint.safetensors", tmp_path / "curves.png", functions=2, after=(0, 3), points=21
+            sine, tmp_path / "curves.png", functions=2, after=(0, 3), points=21, split="validation"
         ),
-        recipe("l2l_adaptation").draw(run / "checkpoint.safetensors", tmp_path / "adaptation.png"),
+        recipe("l2l_adaptation").draw(run, tmp_path / "adaptation.png", episode=3, split="validation"),
         recipe("navigation_trajectories").draw(
             l2l_navigation_run / "checkpoint.safetensors", tmp_path / "paths.png", episodes=2
         ),
@@ -381,7 +382,8 @@ def test_recipe_horizon_scores_the_trained_length_as_the_run_did_and_runs_past_i
                   "--out", str(tmp_path / "horizon.png")])  # fmt: skip
     longer = json.loads(capsys.readouterr().out)
     assert [b["examples"] for b in longer["blocks"]] == [[k * trained, (k + 1) * trained - 1] for k in range(3)]
-    assert all(np.isfinite(b["mse"]) and b["A"] > 0 and set(b["rates_hz"]) == {"LIF", "ALIF"} for b in longer["blocks"])
+    assert all(np.isfinite(b["mse"]) and set(b["rates_hz"]) == {"LIF", "ALIF"} for b in longer["blocks"])
+    assert longer["unit"] == "mV" and all(b["A"] > 1 for b in longer["blocks"])  # thresholds of ~10 mV, not 0.01 V
     assert (tmp_path / "horizon.png").read_bytes()[:4] == b"\x89PNG"
     for argv, message in (
         ([str(run), "--examples", "1"], r"--examples 1, .*accepted 2 to \d+ examples"),
@@ -436,10 +438,11 @@ def test_recipe_lstm_refuses_bad_arguments_and_an_interrupt_leaves_no_file(monke
 
 
 def test_cli_validate_and_simulate_an_l2l_checkpoint(l2l_regression_run, tmp_path, capsys):
-    """As a user runs them: validate --json reports Brian2's and the twin's MSE per example; simulate writes Neo
-    with one epoch per example and the target as a signal."""
+    """As a user runs them: validate --json reports Brian2's and the twin's MSE per example, and without --json a
+    table of the second half's; simulate writes Neo with one epoch per example and the target as a signal."""
     from lsnn_bio.cli import main
     from lsnn_bio.neo import read_block
+    from lsnn_bio.validation import report_lines
 
     run, _, _ = l2l_regression_run
     checkpoint = str(run / "checkpoint.safetensors")
@@ -447,6 +450,9 @@ def test_cli_validate_and_simulate_an_l2l_checkpoint(l2l_regression_run, tmp_pat
     report = json.loads(capsys.readouterr().out)
     assert len(report["brian_mse"]) == len(report["twin_mse"]) == 8 and report["functions"] == 3
     np.testing.assert_allclose(report["brian_mse"], report["twin_mse"], rtol=1e-9)
+    printed = "\n".join(report_lines(report))  # what validate prints without --json
+    assert printed.startswith("3 test functions of 8 examples on numpy") and "{" not in printed
+    assert re.search(rf"\n  Brian2 MSE +{report['brian_mse_second_half']:.4f}\n", printed), printed
     out = tmp_path / "episodes.nix"
     assert main(["simulate", checkpoint, "--trials", "2", "--engine", "numpy", "--out", str(out), "--record", "b"]) == 0
     block = read_block(out)
@@ -458,12 +464,15 @@ def test_cli_validate_and_simulate_an_l2l_checkpoint(l2l_regression_run, tmp_pat
 def test_cli_validate_and_simulate_a_navigation_checkpoint(l2l_navigation_run, tmp_path, capsys):
     from lsnn_bio.cli import main
     from lsnn_bio.neo import read_block
+    from lsnn_bio.validation import report_lines
 
     checkpoint = str(l2l_navigation_run / "checkpoint.safetensors")
     assert main(["validate", checkpoint, "--trials", "4", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["episodes"] == 4 and report["action_agreement"] == 1.0
     assert report["brian_goals"] == report["twin_goals"]
+    printed = "\n".join(report_lines(report))
+    assert printed.startswith("4 test episodes on") and re.search(r"\n  action agreement +1.0000\n", printed), printed
     out = tmp_path / "episodes.nix"
     raster = tmp_path / "raster.png"
     assert main(["simulate", checkpoint, "--trials", "2", "--out", str(out), "--raster", str(raster)]) == 0
