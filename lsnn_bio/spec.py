@@ -8,9 +8,12 @@ integer time steps. Nothing here knows about torch or about running Brian2.
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from brian2 import Equations, Quantity
+from brian2 import Equations, Quantity, second
+from brian2.units.fundamentalunits import DIMENSIONLESS
 
 from .units import unit_of
+
+REFRACTORY_VARIABLES = {"lastspike": second.dim, "not_refractory": DIMENSIONLESS}  # Brian2 adds them to such groups
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,11 @@ class Population:
     signs: np.ndarray | None = None  # +1 excitatory / -1 inhibitory per neuron (Dale's law)
 
     def unit(self, variable):
-        """The Brian2 unit of one of the model's variables."""
-        return unit_of(Equations(self.model.equations)[variable].dim)
+        """The Brian2 unit of one of the model's variables (those of its equations, and Brian2's refractoriness)."""
+        equations = Equations(self.model.equations)
+        if variable not in equations and variable in REFRACTORY_VARIABLES:
+            return unit_of(REFRACTORY_VARIABLES[variable])
+        return unit_of(equations[variable].dim)
 
     def neurongroup_kwargs(self):
         """The NeuronGroup arguments, in one place so every Brian2 group of this population is the same group."""

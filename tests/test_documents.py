@@ -237,3 +237,14 @@ def test_brian2_judges_a_model_once_per_process_and_any_change_afresh(models, mo
     with pytest.raises(DocumentError, match="alif_official.yaml.*threshold"):
         load_network("lsnn_store_recall.yaml", documents=documents)
     assert len(probes) > probed
+
+
+def test_a_population_knows_the_units_of_its_variables_and_of_brian2s_refractoriness(models):
+    """What a recipe may record: the equations' variables, and lastspike / not_refractory that Brian2 adds."""
+    import brian2
+
+    alif = load_network(models / "lsnn_l2l.yaml").populations["ALIF"]
+    assert alif.unit("A") == brian2.volt and alif.unit("b") == brian2.Unit(1)
+    assert alif.unit("lastspike") == brian2.second and alif.unit("not_refractory") == brian2.Unit(1)
+    with pytest.raises(KeyError):
+        alif.unit("vv")
