@@ -2,13 +2,14 @@
 
     python analysis/l2l_adaptation.py runs/l2l_sine/checkpoint.safetensors --out runs/l2l_sine_adaptation.png
 
-One held-out episode (``--episode`` of ``--split``, test by default) run through the twin with the trained weights, four
-panels sharing the time axis: spikes of the recurrent populations (every neuron, LIF then ALIF);
-the ALIF neurons' adaptive threshold A = v_th + beta * b (mean, and the 10-90 % range over
-neurons; it rises over the first examples and then carries information across them, since
-tau_a outlasts the whole episode); the relative change of each ALIF neuron's threshold from its
-mean over the episode, as an image (neurons sorted by when their threshold peaks); and the
+One held-out episode (``--episode`` of ``--split``, test by default) run through the twin with the
+trained weights, four panels sharing the time axis: spikes of the recurrent populations (every
+neuron, LIF then ALIF); the ALIF neurons' adaptive threshold A = v_th + beta * b (mean, and the
+10-90 % range over neurons; it rises over the first examples and then carries information across
+them, since tau_a outlasts the whole episode); the relative change of each ALIF neuron's threshold
+from its mean over the episode, as an image (neurons sorted by when their threshold peaks); and the
 prediction (readout averaged over each example's window) against the target, example by example.
+``--variable`` draws another variable in the threshold's place, in its unit from the model's equations.
 """
 
 import argparse

@@ -3,14 +3,15 @@
     python analysis/l2l_predictions.py runs/l2l_sine/checkpoint.safetensors --out runs/l2l_sine_predictions.png
     python analysis/l2l_predictions.py runs/l2l_regression/checkpoint.safetensors --out runs/l2l_regression_predictions.png
 
-For each of the first ``--functions`` held-out functions of ``--split`` (test by default), the twin (trained weights, no further
-learning) is run through the function's first k examples; from the state it is then in, it is
-asked for the next example at every point of a grid of inputs x (each with the (k-1)-th target as
-the previous-target input, exactly as example k would get it; spikes drawn from the task's tuning
-curves with a seeded generator), and its window-averaged readout is the prediction. One row per
-function: the target (curve or map) and the prediction after each k in ``--after``, with the
-examples seen so far as dots. One input (sine): curves; two inputs (network): maps, on the target's colour
-scale (arrows on a row's colour bar: some predictions lie beyond it and are drawn clipped).
+For each of the first ``--functions`` held-out functions of ``--split`` (test by default), the twin
+(trained weights, no further learning) is run through the function's first k examples; from the
+state it is then in, it is asked for the next example at every point of a grid of inputs x (each
+with the (k-1)-th target as the previous-target input, exactly as example k would get it; spikes
+drawn from the task's tuning curves with a seeded generator), and its window-averaged readout is the
+prediction. One row per function: the target (curve or map) and the prediction after each k in
+``--after``, with the examples seen so far as dots. One input (sine): curves; two inputs (network):
+maps, on the target's colour scale (arrows on a row's colour bar: some predictions lie beyond it and
+are drawn clipped).
 """
 
 import argparse
