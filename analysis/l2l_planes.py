@@ -15,8 +15,14 @@ The gain of a coefficient (a slope or the level) is the least-squares slope, acr
 predicted coefficient on the true one; its correlation says whether the network knows which way a function
 slopes. A calibrated estimate (the mean of the true coefficient given what the network has) has a gain equal
 to its correlation squared, so a gain well below that means the predictions carry less of each slope than the
-network has found. Validation is the default split: this is a diagnostic to decide on, and the test split is
-for the number reported once. ``--json`` prints one object per line (JSON Lines).
+network has found.
+
+``--redraws N`` runs the same episodes N more times with their inputs encoded as other spike trains (same
+functions, same x) and splits the MSE once more (``regression_scores.spread_decomposition``): into the spread
+of the predictions across the draws, the part that spike timing alone causes, and the systematic rest.
+
+Validation is the default split: this is a diagnostic to decide on, and the test split is for the number
+reported once. ``--json`` prints one object per line (JSON Lines).
 """
 
 import argparse
@@ -38,13 +44,18 @@ def load(path):
     return trained
 
 
-def planes(trained, split="validation"):
-    """``plane_decomposition`` of a loaded network's predictions on every held-out function of ``split``."""
+def planes(trained, split="validation", redraws=0):
+    """``plane_decomposition`` of a loaded network's predictions on every held-out function of ``split``; with
+    ``redraws``, also the ``spread_decomposition`` over that many more draws of the input spikes."""
     from lsnn_bio.learning_to_learn import twin_predictions
-    from lsnn_bio.tasks.regression_scores import plane_decomposition
+    from lsnn_bio.tasks.regression_scores import plane_decomposition, spread_decomposition
 
     predictions, targets, x = twin_predictions(trained, split)
-    return {"split": split, "functions": len(x), **plane_decomposition(predictions, targets, x)}
+    result = {"split": split, "functions": len(x), **plane_decomposition(predictions, targets, x)}
+    if redraws:
+        draws = [predictions] + [twin_predictions(trained, split, redraw=r)[0] for r in range(redraws)]
+        result["spike_timing"] = spread_decomposition(draws, targets)
+    return result
 
 
 def _number(value):
@@ -57,18 +68,23 @@ def main(argv=None):
     parser.add_argument(
         "--split", default="validation", choices=["validation", "test"], help="held-out functions (default: validation)"
     )
+    parser.add_argument(
+        "--redraws", type=int, default=0, help="also run the episodes with N other draws of their input spikes"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per run, one per line")
     args = parser.parse_args(argv)
+    if args.redraws < 0:
+        parser.error(f"--redraws {args.redraws}: accepted 0 (none) or more")
     from lsnn_bio.errors import one_line_errors
 
     with one_line_errors("l2l_planes"):
-        report(args.runs, args.split, args.json)
+        report(args.runs, args.split, args.json, args.redraws)
 
 
-def report(runs, split, as_json):
+def report(runs, split, as_json, redraws=0):
     networks = [(run, load(run)) for run in runs]  # every argument is checked before the first is evaluated
     for run, trained in networks:
-        result = {"checkpoint": str(run), **planes(trained, split)}
+        result = {"checkpoint": str(run), **planes(trained, split, redraws)}
         if as_json:
             print(json.dumps(result), flush=True)
             continue
@@ -84,6 +100,13 @@ def report(runs, split, as_json):
             f"  slopes: {slopes}; level gain {_number(level['gain'])} (correlation {_number(level['correlation'])})",
             flush=True,
         )
+        if "spike_timing" in result:
+            spikes = result["spike_timing"]
+            print(
+                f"  over {spikes['draws']} draws of the input spikes: MSE {spikes['mse']:.4f} = spread across the"
+                f" draws {spikes['spread_mse']:.4f} + systematic {spikes['systematic_mse']:.4f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

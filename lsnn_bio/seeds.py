@@ -16,7 +16,9 @@ Streams and who draws from them:
 - ``torch``: torch's global generator in a run;
 - ``poisson_inputs``: ``lsnn-bio check``'s Poisson input rasters;
 - ``data_split``: a task's seeded partition of a fixed data set into train/validation/test;
-- ``validation`` and ``test``: a generated task's fixed held-out trials, from the *task's* seed.
+- ``validation`` and ``test``: a generated task's fixed held-out trials, from the *task's* seed;
+- ``redrawn_inputs``: the same held-out trials encoded as other input spikes, keyed by split and draw
+  (``learning_to_learn.twin_predictions``).
 """
 
 import hashlib
@@ -33,6 +35,7 @@ STREAMS = {
     "poisson_inputs": 7,
     "torch": 8,
     "data_split": 9,
+    "redrawn_inputs": 10,
 }
 
 

@@ -12,6 +12,7 @@ from lsnn_bio.tasks.regression_scores import (
     linear_baseline_mse,
     linear_predictions,
     plane_decomposition,
+    spread_decomposition,
     test_mse,
     test_mse_by_example,
 )
@@ -391,3 +392,29 @@ def test_the_draft_network_document_takes_the_task_and_learns_through_the_window
     loss.backward()
     gradients = [p.grad for p in twin.parameters() if p.grad is not None]
     assert gradients and all(torch.isfinite(g).all() for g in gradients) and any(g.abs().sum() > 0 for g in gradients)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_spread_decomposition_separates_spike_noise_from_a_wrong_function(seed):
+    """Draws = targets + a fixed error + noise that changes from draw to draw: the spread estimates the noise's
+    variance, the systematic part the fixed error's square, and together they are the draws' mean test_mse."""
+    rng = np.random.default_rng(seed)
+    functions, examples, draws = int(rng.integers(20, 60)), 2 * int(rng.integers(10, 30)), int(rng.integers(2, 6))
+    targets = rng.normal(0, 1, (functions, examples, 1))
+    bias, sigma = rng.uniform(0.1, 0.5), rng.uniform(0.1, 0.5)
+    predicted = targets + bias + rng.normal(0, sigma, (draws, functions, examples, 1))
+    split = spread_decomposition(predicted, targets)
+    assert split["draws"] == draws
+    assert split["mse"] == pytest.approx(np.mean([test_mse(p, targets) for p in predicted]), rel=1e-12)
+    assert split["spread_mse"] + split["systematic_mse"] == pytest.approx(split["mse"], rel=1e-12)
+    samples = draws * functions * examples // 2
+    assert split["spread_mse"] == pytest.approx(sigma**2, rel=8 / np.sqrt(samples) * draws / (draws - 1))
+    assert split["systematic_mse"] == pytest.approx(bias**2, abs=8 * sigma**2 / np.sqrt(functions * examples / 2))
+    exact = spread_decomposition(np.broadcast_to(targets + bias, predicted.shape), targets)
+    assert exact["spread_mse"] == pytest.approx(0.0, abs=1e-24) and exact["systematic_mse"] == pytest.approx(
+        bias**2, rel=1e-12
+    )
+    with pytest.raises(TaskError, match="R >= 2"):
+        spread_decomposition(predicted[:1], targets)
+    with pytest.raises(TaskError, match="R >= 2"):
+        spread_decomposition(predicted[:, :, :-1], targets)

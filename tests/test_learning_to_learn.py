@@ -299,12 +299,21 @@ def test_recipe_paired_scores_each_function_as_the_summary_does(l2l_regression_r
 def test_recipe_planes_splits_the_runs_test_mse_and_refuses_other_tasks(l2l_regression_run, l2l_navigation_run, capsys):
     """The plane diagnostic scores the run's own predictions (its MSE is the summary's test_mse) and refuses a
     checkpoint of another task in one line."""
+    from lsnn_bio.learning_to_learn import twin_predictions
+
     run, _, summary = l2l_regression_run
     planes = recipe("l2l_planes")
-    result = planes.planes(planes.load(run), "test")  # a run folder stands for its checkpoint
+    trained = planes.load(run)  # a run folder stands for its checkpoint
+    result = planes.planes(trained, "test", redraws=2)
     assert result["mse"] == pytest.approx(summary["test_mse"], rel=1e-9)
     assert result["plane_mse"] + result["off_plane_mse"] == pytest.approx(result["mse"], rel=1e-12)
     assert len(result["slopes"]) == 2
+    spikes = result["spike_timing"]  # the run's own spikes and two other draws of the same examples
+    assert spikes["draws"] == 3 and spikes["spread_mse"] > 0
+    assert spikes["spread_mse"] + spikes["systematic_mse"] == pytest.approx(spikes["mse"], rel=1e-12)
+    first, again, own = (twin_predictions(trained, "test", redraw=r) for r in (0, 0, None))
+    assert np.array_equal(first[0], again[0]) and not np.array_equal(first[0], own[0])  # seeded, and other spikes
+    assert np.array_equal(first[1], own[1]) and np.array_equal(first[2], own[2])  # of the same targets and x
     with pytest.raises(
         SystemExit, match=r"^l2l_planes: .*l2l_planes needs a checkpoint of a 'function_regression' experiment"
     ):

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from .. import seeds
 from ..brian import BrianNetwork
 from ..check import spike_agreement
 from ..errors import LsnnBioError
@@ -61,16 +62,20 @@ def regression_batches(task, split="test", functions=None, batch_size=32):
     return batches
 
 
-def twin_predictions(trained, split="validation", functions=None, twin_dtype="float64", batch_size=64):
+def twin_predictions(trained, split="validation", functions=None, twin_dtype="float64", batch_size=64, redraw=None):
     """The twin's prediction of every example of held-out functions of ``split``, with their targets and inputs x:
-    three arrays (functions, K, ...), for scores that need more than the per-example MSE."""
+    three arrays (functions, K, ...), for scores that need more than the per-example MSE. ``redraw`` (an int):
+    the same functions and x, encoded as other input spikes (draw ``redraw`` of the stream ``redrawn_inputs``)."""
     import torch
 
     twin = trained_twin(trained, twin_dtype)
+    task = trained.task
+    rng = None if redraw is None else seeds.generator(task.seed, "redrawn_inputs", split, int(redraw))
     predicted, targets, x = [], [], []
-    for batch in regression_batches(trained.task, split, functions, batch_size):
+    for batch in regression_batches(task, split, functions, batch_size):
+        inputs = batch.inputs if rng is None else task.encode(batch.x, batch.targets, rng).astype(np.float32)
         with torch.no_grad():
-            result = twin({trained.input: torch.as_tensor(batch.inputs, dtype=twin.dtype)})
+            result = twin({trained.input: torch.as_tensor(inputs, dtype=twin.dtype)})
         predicted.append(window_means(result.outputs[trained.readout].double().numpy(), batch.windows))
         targets.append(batch.targets)
         x.append(batch.x)

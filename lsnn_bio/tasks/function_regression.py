@@ -266,18 +266,24 @@ class FunctionRegression(Task):
         previous = np.concatenate([np.zeros_like(previous[:, :1]), previous[:, :-1]], axis=1)
         return np.concatenate(groups + [previous], axis=-1)
 
-    def _episodes(self, count, rng):
-        """Functions, inputs, targets and spikes of ``count`` episodes, in this order from ``rng``."""
-        functions = self.draw_functions(count, rng)
-        x = rng.uniform(-self.input_range, self.input_range, (count, self.examples, self.n_x))
-        targets = functions(x)
+    def encode(self, x, targets, rng):
+        """Input spikes (steps, count, n_inputs) bool of episodes with these x and targets (count, K, ...), from
+        ``rng``: drawn again with another generator, the same examples reach the network as other spikes."""
+        count = len(x)
         p = (self.input_rates(x, targets) * (self.dt_ms / 1000.0)).astype(np.float32)  # (count, K, n)
         if self.encoding == "bernoulli":
             uniform = rng.random((self.examples, self.example_steps, count, self.n_inputs), dtype=np.float32)
             spikes = uniform < p.transpose(1, 0, 2)[:, None]
         else:
             spikes = _crossings(rng.random((count, 1, self.n_inputs)), p, self.example_steps)
-        return functions, x, targets, spikes.reshape(self.steps, count, self.n_inputs)
+        return spikes.reshape(self.steps, count, self.n_inputs)
+
+    def _episodes(self, count, rng):
+        """Functions, inputs, targets and spikes of ``count`` episodes, in this order from ``rng``."""
+        functions = self.draw_functions(count, rng)
+        x = rng.uniform(-self.input_range, self.input_range, (count, self.examples, self.n_x))
+        targets = functions(x)
+        return functions, x, targets, self.encode(x, targets, rng)
 
     def _batch(self, functions, x, targets, spikes):
         size = len(x)

@@ -142,3 +142,23 @@ def plane_decomposition(predictions, targets, x):
         "slopes": [compare(j) for j in range(n_x)],
         "level": compare(n_x),
     }
+
+
+def spread_decomposition(draws, targets):
+    """How much of a learner's second-half error comes from the spike timing of its inputs, and how much not.
+
+    ``draws`` (R >= 2, functions, K, outputs): predictions of the same episodes (functions and x) with their inputs
+    encoded as R different spike trains. Per example, ``spread_mse`` is the variance of the predictions across the
+    draws (unbiased) and ``systematic_mse`` what remains of their mean MSE, an unbiased estimate of the squared
+    error of the prediction averaged over all spike trains: ``mse`` = ``spread_mse`` + ``systematic_mse``. A
+    learner limited by spike-count noise has most of its error in the spread; one that has not found the function,
+    in the systematic part, whatever its input rates.
+    """
+    draws = np.asarray(draws, dtype=np.float64)
+    targets = _as_3d("targets", targets)
+    if draws.ndim != 4 or draws.shape[1:] != targets.shape or len(draws) < 2:
+        raise TaskError(f"draws must be (R >= 2, *targets.shape) with targets {targets.shape}, got shape {draws.shape}")
+    half = targets.shape[1] // 2
+    mse = float(np.mean([test_mse(d, targets) for d in draws]))
+    spread = float(draws[:, :, half:].var(axis=0, ddof=1).mean())
+    return {"draws": len(draws), "mse": mse, "spread_mse": spread, "systematic_mse": mse - spread}
