@@ -22,6 +22,7 @@ import torch
 
 from .. import seeds
 from ..environments.agent import act
+from ..twin.engine import threads_for
 from ..units import seconds
 from .losses import rate_regulariser
 
@@ -81,54 +82,55 @@ def play(
     sampled ones (replaying an episode: the same arena, new log-probabilities and values).
     """
     batch = len(episode_seeds)
-    std = torch.exp(log_std)
-    noise = torch.as_tensor(noise, dtype=twin.dtype, device=twin.device)
-    state, observation = twin.initial_state(batch), env.reset(seed=list(episode_seeds))
-    steps = env.config.steps
-    log_probs, values, rewards, taken = [], [], [], []
-    positions = [env.position.cpu().numpy().copy()] if record_positions else None
-    goal_positions = env.goal.cpu().numpy().copy()
-    spiking = [p.name for p in twin.spec.populations.values() if p.spiking and not p.readout]
-    spike_sums = {p: 0.0 for p in spiking}
-    reward, action = None, None
-    for t in range(steps):
-        state, out = twin.step(state, {input: observation})
-        for p in spiking:
-            spike_sums[p] = spike_sums[p] + out.spikes[p]
-        if t % steps_per_decision == 0:
-            if reward is not None:
-                rewards.append(reward)
-            mean = out.outputs[policy]
-            k = t // steps_per_decision
-            action = (
-                act(mean.detach(), std.detach(), noise[k])
-                if actions is None
-                else torch.as_tensor(actions[k], dtype=twin.dtype, device=twin.device)
-            )
-            distribution = torch.distributions.Normal(mean, std)
-            log_probs.append(distribution.log_prob(action).sum(-1))
-            values.append(out.outputs[value][:, 0])
-            taken.append(action)
-            reward = torch.zeros(batch, dtype=twin.dtype, device=twin.device)
-        observation, r, _ = env.step(action)
-        reward = reward + r.to(twin.dtype)
-        if record_positions:
-            positions.append(env.position.cpu().numpy().copy())
-    rewards.append(reward)
-    rate_term, rate_hz = rate_regulariser(
-        {p: (s / steps)[None] for p, s in spike_sums.items()}, seconds(twin.spec.dt, "dt"), target_hz
-    )
-    return Episode(
-        log_probs=torch.stack(log_probs),
-        values=torch.stack(values),
-        rewards=torch.stack(rewards),
-        goals=env.goals.cpu().numpy().copy(),
-        actions=torch.stack(taken).detach().cpu().numpy(),
-        rate_term=rate_term,
-        rate_hz=rate_hz,
-        positions=np.stack(positions) if record_positions else None,
-        goal_positions=goal_positions,
-    )
+    with threads_for(batch, twin):  # a step at a time: thread wake-ups would cost more than the work
+        std = torch.exp(log_std)
+        noise = torch.as_tensor(noise, dtype=twin.dtype, device=twin.device)
+        state, observation = twin.initial_state(batch), env.reset(seed=list(episode_seeds))
+        steps = env.config.steps
+        log_probs, values, rewards, taken = [], [], [], []
+        positions = [env.position.cpu().numpy().copy()] if record_positions else None
+        goal_positions = env.goal.cpu().numpy().copy()
+        spiking = [p.name for p in twin.spec.populations.values() if p.spiking and not p.readout]
+        spike_sums = {p: 0.0 for p in spiking}
+        reward, action = None, None
+        for t in range(steps):
+            state, out = twin.step(state, {input: observation})
+            for p in spiking:
+                spike_sums[p] = spike_sums[p] + out.spikes[p]
+            if t % steps_per_decision == 0:
+                if reward is not None:
+                    rewards.append(reward)
+                mean = out.outputs[policy]
+                k = t // steps_per_decision
+                action = (
+                    act(mean.detach(), std.detach(), noise[k])
+                    if actions is None
+                    else torch.as_tensor(actions[k], dtype=twin.dtype, device=twin.device)
+                )
+                distribution = torch.distributions.Normal(mean, std)
+                log_probs.append(distribution.log_prob(action).sum(-1))
+                values.append(out.outputs[value][:, 0])
+                taken.append(action)
+                reward = torch.zeros(batch, dtype=twin.dtype, device=twin.device)
+            observation, r, _ = env.step(action)
+            reward = reward + r.to(twin.dtype)
+            if record_positions:
+                positions.append(env.position.cpu().numpy().copy())
+        rewards.append(reward)
+        rate_term, rate_hz = rate_regulariser(
+            {p: (s / steps)[None] for p, s in spike_sums.items()}, seconds(twin.spec.dt, "dt"), target_hz
+        )
+        return Episode(
+            log_probs=torch.stack(log_probs),
+            values=torch.stack(values),
+            rewards=torch.stack(rewards),
+            goals=env.goals.cpu().numpy().copy(),
+            actions=torch.stack(taken).detach().cpu().numpy(),
+            rate_term=rate_term,
+            rate_hz=rate_hz,
+            positions=np.stack(positions) if record_positions else None,
+            goal_positions=goal_positions,
+        )
 
 
 def advantages(rewards, values, discount, gae_lambda):

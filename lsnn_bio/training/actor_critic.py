@@ -112,21 +112,20 @@ class ActorCriticTrainer:
 
     def play(self, twin, log_std, episode_seeds, noise, record_positions=False, actions=None):
         env = self.task.environment(len(episode_seeds), device=self.device, dtype=self.dtype)
-        with threads_for(len(episode_seeds), twin):  # a step at a time: thread wake-ups would cost more than the work
-            return play(
-                twin,
-                env,
-                episode_seeds,
-                noise,
-                log_std,
-                input=self.input,
-                policy=self.policy,
-                value=self.value,
-                steps_per_decision=self.steps_per_decision,
-                target_hz=self.config["rate_regulariser"]["target_hz"],
-                record_positions=record_positions,
-                actions=actions,
-            )
+        return play(
+            twin,
+            env,
+            episode_seeds,
+            noise,
+            log_std,
+            input=self.input,
+            policy=self.policy,
+            value=self.value,
+            steps_per_decision=self.steps_per_decision,
+            target_hz=self.config["rate_regulariser"]["target_hz"],
+            record_positions=record_positions,
+            actions=actions,
+        )
 
     def advantages(self, episode):
         """GAE advantages and returns of an episode with this experiment's discount (per decision) and lambda."""
