@@ -39,9 +39,8 @@ def private_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread_per_session():
-    """The suite's networks are small: one thread is as fast and immune to a busy machine. Session-wide, so that
-    the shared runs of session fixtures are trained with it too (a 4-iteration navigation run took 49 s instead of
-    17 s with two threads beside one busy core)."""
+    """The suite's networks are small: one thread is as fast and immune to a busy machine. Session-wide, because
+    session fixtures (the shared training runs) are set up before any function-scoped autouse fixture."""
     import torch
 
     threads = torch.get_num_threads()
